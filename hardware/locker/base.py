@@ -1,0 +1,542 @@
+"""The Locker protocol and the behaviour every locker driver shares.
+
+A driver (serial boards, GPIO, simulator) only says how to pulse one lock and how to
+read one compartment; ``LockerBase`` does the rest the same way for all of them:
+the open sequence (read, pulse, watch, one retry, cool-down), change detection with
+chatter filtering, forced-door detection, board health (offline only after N failed
+polls in a row) and event delivery to subscribers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from hardware.errors import HardwareError, UnknownCompartment
+from hardware.locker.layout import CompartmentSpec, OpenTiming, PollTiming
+
+log = logging.getLogger(__name__)
+
+BoardKey = tuple[str, int]  # (bus name, board address)
+
+
+class DoorState(StrEnum):
+    """What the door sensor says; ``unknown`` when there is no sensor or no answer."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    UNKNOWN = "unknown"
+
+
+class OpenOutcome(StrEnum):
+    """How an ``open()`` ended. "Pulse sent" and "door opened" are separate facts."""
+
+    OPENED = "opened"  # door seen closed, pulsed, then seen open
+    ALREADY_OPEN = "already_open"  # door read open before the pulse (pulsed anyway)
+    JAMMED = "jammed"  # pulsed (and retried), the door never read open
+    BOARD_OFFLINE = "board_offline"  # the board did not answer: nothing was pulsed
+    UNCONFIRMED = "unconfirmed"  # pulsed, but this compartment has no door sensor
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    """The outcome of one ``open()`` with its timings (milliseconds, monotonic clock)."""
+
+    compartment: int
+    txn_id: str
+    outcome: OpenOutcome
+    pulses: int = 0
+    door_before: DoorState = DoorState.UNKNOWN
+    first_pulse_ms: float | None = None  # from the call to the first pulse
+    opened_ms: float | None = None  # from the first pulse to the door seen open
+    total_ms: float = 0.0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CompartmentState:
+    """Door and item sensor of one compartment as last seen."""
+
+    number: int
+    door: DoorState
+    item: bool | None  # None: no item sensor, or not known
+
+
+@dataclass(frozen=True)
+class BoardState:
+    """Health of one board (a GPIO cabinet has one pseudo-board)."""
+
+    bus: str
+    port: str
+    address: int
+    online: bool
+
+
+@dataclass(frozen=True)
+class LockerState:
+    """A snapshot of the whole cabinet."""
+
+    compartments: tuple[CompartmentState, ...]
+    boards: tuple[BoardState, ...]
+
+    def compartment(self, number: int) -> CompartmentState:
+        """The state of compartment ``number`` (LookupError when there is none)."""
+        for state in self.compartments:
+            if state.number == number:
+                return state
+        raise UnknownCompartment(f"no compartment {number}")
+
+
+# --- events ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockerEvent:
+    """Base of every locker event; ``at`` is ``time.monotonic()`` when it was seen."""
+
+    at: float = field(default_factory=time.monotonic, kw_only=True)
+
+
+@dataclass(frozen=True)
+class DoorOpened(LockerEvent):
+    """A door opened after this locker pulsed its lock."""
+
+    compartment: int
+
+
+@dataclass(frozen=True)
+class DoorClosed(LockerEvent):
+    """A door that was seen open is now seen closed."""
+
+    compartment: int
+
+
+@dataclass(frozen=True)
+class DoorForced(LockerEvent):
+    """A door opened without a command: forced, or a sensor fault. Raise an alarm."""
+
+    compartment: int
+
+
+@dataclass(frozen=True)
+class ItemChanged(LockerEvent):
+    """The item sensor of a compartment changed."""
+
+    compartment: int
+    present: bool | None
+
+
+@dataclass(frozen=True)
+class BoardOffline(LockerEvent):
+    """A board stopped answering (after N failed polls in a row); its doors are unknown."""
+
+    bus: str
+    address: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class BoardOnline(LockerEvent):
+    """A board answers (again). Re-read ``states()``: doors may have moved meanwhile."""
+
+    bus: str
+    address: int
+
+
+Subscriber = Callable[[LockerEvent], None]
+
+
+@runtime_checkable
+class Locker(Protocol):
+    """What the kiosk core needs of a cabinet, whatever drives it."""
+
+    def start(self) -> None:
+        """Open ports/pins and start watching; every relay is off afterwards."""
+        ...
+
+    def close(self) -> None:
+        """Stop watching and release ports/pins; safe to call twice."""
+        ...
+
+    def compartments(self) -> tuple[CompartmentSpec, ...]:
+        """The compartments of this cabinet, in number order."""
+        ...
+
+    def open(self, compartment: int, txn_id: str) -> OpenResult:
+        """Pulse one lock and report what the door did; blocks until known (bounded)."""
+        ...
+
+    def states(self) -> LockerState:
+        """The cabinet as last seen (never blocks on I/O)."""
+        ...
+
+    def refresh(self) -> LockerState:
+        """Read every board now, then return ``states()`` (blocks, bounded)."""
+        ...
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback`` for every event (on a driver thread); returns unsubscribe."""
+        ...
+
+
+# --- the shared behaviour ----------------------------------------------------------------
+
+
+@dataclass
+class _Seen:
+    """Change-detection memory of one compartment."""
+
+    door: DoorState = DoorState.UNKNOWN
+    item: bool | None = None
+    candidate: DoorState | None = None
+    candidate_count: int = 0
+
+
+@dataclass
+class _Health:
+    online: bool | None = None  # None: never asked yet
+    failures: int = 0
+
+
+class LockerBase:
+    """Open sequence, change detection, board health and events for every driver.
+
+    Subclasses implement ``_pulse``, ``_read`` and ``_board_key``/``_board_port`` and call
+    ``_observe`` and ``_board_result`` from their pollers.
+    """
+
+    _RESULT_MEMORY = 256  # txn ids remembered for de-duplication
+
+    def __init__(
+        self,
+        compartments: Sequence[CompartmentSpec],
+        open_timing: OpenTiming | None = None,
+        poll: PollTiming | None = None,
+    ) -> None:
+        self._specs = {spec.number: spec for spec in sorted(compartments, key=lambda c: c.number)}
+        self._timing = open_timing or OpenTiming()
+        self._poll = poll or PollTiming()
+        self._lock = threading.RLock()  # guards _seen, _health, _last_pulse, _results
+        self._seen = {n: _Seen() for n in self._specs}
+        self._health: dict[BoardKey, _Health] = {}
+        self._last_pulse: dict[int, float] = {}
+        self._results: OrderedDict[str, OpenResult] = OrderedDict()
+        self._open_locks = {n: threading.Lock() for n in self._specs}
+        self._subscribers: list[Subscriber] = []
+
+    # -- to implement ---------------------------------------------------------------------
+
+    def _pulse(self, spec: CompartmentSpec) -> None:
+        """Energise the lock of ``spec`` once. Raise HardwareError when it cannot."""
+        raise NotImplementedError
+
+    def _read(self, spec: CompartmentSpec) -> tuple[DoorState, bool | None]:
+        """Read door and item of ``spec`` now. Raise HardwareError when it cannot."""
+        raise NotImplementedError
+
+    def _board_key(self, spec: CompartmentSpec) -> BoardKey:
+        """The board that ``spec`` is wired to."""
+        return ("local", 0)
+
+    def _board_port(self, key: BoardKey) -> str:
+        """The port the board ``key`` hangs on, for diagnostics."""
+        return key[0]
+
+    # -- the public protocol -----------------------------------------------------------------
+
+    def compartments(self) -> tuple[CompartmentSpec, ...]:
+        """The compartments of this cabinet, in number order."""
+        return tuple(self._specs.values())
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Deliver every event to ``callback``; returns a function that unsubscribes."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def states(self) -> LockerState:
+        """The cabinet as last seen; doors of offline boards are unknown."""
+        with self._lock:
+            compartments = []
+            for number, spec in self._specs.items():
+                seen = self._seen[number]
+                online = self._health.get(self._board_key(spec), _Health()).online
+                door = seen.door if spec.door_sensor and online is not False else DoorState.UNKNOWN
+                item = seen.item if spec.item_sensor and online is not False else None
+                compartments.append(CompartmentState(number, door, item))
+            boards = tuple(
+                BoardState(key[0], self._board_port(key), key[1], bool(health.online))
+                for key, health in sorted(self._health.items())
+            )
+        return LockerState(tuple(compartments), boards)
+
+    def refresh(self) -> LockerState:
+        """Read every compartment once now (one read per board where the driver can)."""
+        for spec in self._specs.values():
+            self._read_and_observe(spec, confirmed=True)
+        return self.states()
+
+    def open(self, compartment: int, txn_id: str) -> OpenResult:
+        """Read the door, pulse, watch, retry once, report; see ``OpenOutcome``.
+
+        The same ``txn_id`` never pulses twice: a repeat returns the first result.
+        """
+        spec = self._spec(compartment)
+        with self._lock:
+            if txn_id in self._results:
+                log.info("open %s: txn %s already carried out, not pulsing again", compartment, txn_id)
+                return self._results[txn_id]
+        timing = self._timing
+        bound = (timing.watch_s + timing.cooldown_s) * 2 + 5.0
+        if not self._open_locks[compartment].acquire(timeout=bound):
+            return OpenResult(compartment, txn_id, OpenOutcome.BOARD_OFFLINE, detail="busy")
+        try:
+            result = self._open_locked(spec, txn_id)
+        finally:
+            self._open_locks[compartment].release()
+        with self._lock:
+            self._results[txn_id] = result
+            while len(self._results) > self._RESULT_MEMORY:
+                self._results.popitem(last=False)
+        log.info(
+            "open %s txn=%s: %s after %d pulse(s), %.0f ms",
+            compartment, txn_id, result.outcome.value, result.pulses, result.total_ms,
+        )
+        return result
+
+    # -- the open sequence ------------------------------------------------------------------
+
+    def _open_locked(self, spec: CompartmentSpec, txn_id: str) -> OpenResult:
+        timing = self._timing
+        start = time.monotonic()
+
+        def done(outcome: OpenOutcome, **kw: object) -> OpenResult:
+            total = (time.monotonic() - start) * 1000
+            return OpenResult(spec.number, txn_id, outcome, total_ms=total, **kw)  # type: ignore[arg-type]
+
+        try:
+            before = self._read_and_observe(spec, confirmed=True, raise_errors=True)
+        except HardwareError as exc:
+            return done(OpenOutcome.BOARD_OFFLINE, detail=str(exc))
+        pulses = 0
+        first_pulse: float | None = None
+        attempts = 2 if timing.retry else 1
+        for _ in range(attempts):
+            self._wait_cooldown(spec.number)
+            try:
+                self._pulse(spec)
+            except HardwareError as exc:
+                if pulses == 0:
+                    return done(OpenOutcome.BOARD_OFFLINE, door_before=before, detail=str(exc))
+                break  # the first pulse went out; report jammed below, with the reason
+            pulses += 1
+            now = time.monotonic()
+            first_pulse = first_pulse if first_pulse is not None else now
+            with self._lock:
+                self._last_pulse[spec.number] = now
+            common = {
+                "pulses": pulses,
+                "door_before": before,
+                "first_pulse_ms": (first_pulse - start) * 1000,
+            }
+            if not spec.door_sensor:
+                return done(OpenOutcome.UNCONFIRMED, **common)
+            if before is DoorState.OPEN:
+                # A cut sensor cable reads open: we pulsed anyway, and say what we saw.
+                return done(OpenOutcome.ALREADY_OPEN, **common)
+            seen_at = self._watch(spec, now + timing.watch_s)
+            if seen_at is not None:
+                return done(OpenOutcome.OPENED, opened_ms=(seen_at - first_pulse) * 1000, **common)
+        return done(
+            OpenOutcome.JAMMED,
+            pulses=pulses,
+            door_before=before,
+            first_pulse_ms=None if first_pulse is None else (first_pulse - start) * 1000,
+            detail="door never read open",
+        )
+
+    def _watch(self, spec: CompartmentSpec, deadline: float) -> float | None:
+        """Re-read the door until it reads open or ``deadline``; when it opened, or None."""
+        while True:
+            try:
+                door = self._read_and_observe(spec, confirmed=True, raise_errors=True)
+            except HardwareError as exc:
+                log.debug("compartment %s: read failed while watching: %s", spec.number, exc)
+                door = DoorState.UNKNOWN
+            now = time.monotonic()
+            if door is DoorState.OPEN:
+                return now
+            if now >= deadline:
+                return None
+            time.sleep(min(self._timing.check_interval_s, max(0.0, deadline - now)))
+
+    def _wait_cooldown(self, number: int) -> None:
+        with self._lock:
+            last = self._last_pulse.get(number)
+        if last is not None:
+            remaining = self._timing.cooldown_s - (time.monotonic() - last)
+            if remaining > 0:
+                time.sleep(min(remaining, self._timing.cooldown_s))
+
+    # -- observation ------------------------------------------------------------------------
+
+    def _read_and_observe(
+        self, spec: CompartmentSpec, *, confirmed: bool, raise_errors: bool = False
+    ) -> DoorState:
+        """Read one compartment, feed change detection and board health; the door read."""
+        key = self._board_key(spec)
+        try:
+            door, item = self._read(spec)
+        except HardwareError as exc:
+            self._board_result(key, ok=False, reason=str(exc))
+            if raise_errors:
+                raise
+            return DoorState.UNKNOWN
+        self._board_result(key, ok=True)
+        self._observe(spec.number, door, item, confirmed=confirmed)
+        return door if spec.door_sensor else DoorState.UNKNOWN
+
+    def _observe(
+        self, number: int, door: DoorState, item: bool | None, *, confirmed: bool = False
+    ) -> None:
+        """Feed one reading; emit events for changes that are stable (or ``confirmed``)."""
+        spec = self._specs[number]
+        events: list[LockerEvent] = []
+        with self._lock:
+            seen = self._seen[number]
+            if spec.door_sensor:
+                events.extend(self._door_change(number, seen, door, confirmed))
+            if spec.item_sensor and item != seen.item:
+                seen.item = item
+                events.append(ItemChanged(compartment=number, present=item))
+        self._publish_all(events)
+
+    def _door_change(
+        self, number: int, seen: _Seen, door: DoorState, confirmed: bool
+    ) -> list[LockerEvent]:
+        if door == seen.door or door is DoorState.UNKNOWN:
+            seen.candidate, seen.candidate_count = None, 0
+            return []
+        if seen.candidate == door:
+            seen.candidate_count += 1
+        else:
+            seen.candidate, seen.candidate_count = door, 1
+        if not confirmed and seen.candidate_count < self._poll.stable_reads:
+            return []
+        previous, seen.door = seen.door, door
+        seen.candidate, seen.candidate_count = None, 0
+        if previous is DoorState.UNKNOWN:
+            return []  # first sight (start-up, board back): not a movement we saw
+        if door is DoorState.CLOSED:
+            return [DoorClosed(compartment=number)]
+        if self._recently_pulsed(number):
+            return [DoorOpened(compartment=number)]
+        log.warning("compartment %s opened without a command", number)
+        return [DoorForced(compartment=number)]
+
+    def _recently_pulsed(self, number: int) -> bool:
+        last = self._last_pulse.get(number)
+        window = self._timing.watch_s * 2 + self._timing.cooldown_s + 2.0
+        return last is not None and time.monotonic() - last <= window
+
+    def _board_result(self, key: BoardKey, *, ok: bool, reason: str = "") -> None:
+        """Count a board's answer or silence; emit BoardOnline/BoardOffline on changes."""
+        event: LockerEvent | None = None
+        with self._lock:
+            health = self._health.setdefault(key, _Health())
+            if ok:
+                health.failures = 0
+                if health.online is not True:
+                    health.online = True
+                    event = BoardOnline(bus=key[0], address=key[1])
+            else:
+                health.failures += 1
+                if health.online is not False and health.failures >= self._poll.offline_after:
+                    health.online = False
+                    self._forget_doors_of(key)
+                    event = BoardOffline(bus=key[0], address=key[1], reason=reason)
+        if event is not None:
+            log.log(logging.WARNING if isinstance(event, BoardOffline) else logging.INFO,
+                    "board %s/%s %s%s", key[0], key[1],
+                    "offline" if isinstance(event, BoardOffline) else "online",
+                    f": {reason}" if reason else "")
+            self._publish(event)
+
+    def _register_boards(self, keys: Iterable[BoardKey]) -> None:
+        """Make boards known (as "not yet answered") so ``states()`` lists them."""
+        with self._lock:
+            for key in keys:
+                self._health.setdefault(key, _Health())
+
+    def _forget_doors_of(self, key: BoardKey) -> None:
+        for number, spec in self._specs.items():
+            if self._board_key(spec) == key:
+                self._seen[number] = _Seen()
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _publish_all(self, events: Iterable[LockerEvent]) -> None:
+        for event in events:
+            self._publish(event)
+
+    def _publish(self, event: LockerEvent) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(event)
+            except Exception:  # a faulty subscriber must not stop the poller
+                log.exception("locker subscriber %r failed on %r", callback, event)
+
+    def _spec(self, number: int) -> CompartmentSpec:
+        try:
+            return self._specs[number]
+        except (KeyError, TypeError):
+            raise UnknownCompartment(
+                f"no compartment {number!r}: this cabinet has 1-{max(self._specs, default=0)}"
+            ) from None
+
+
+class PollThread:
+    """A daemon thread calling ``poll()`` every ``interval_s`` until stopped."""
+
+    def __init__(self, name: str, interval_s: float, poll: Callable[[], None]) -> None:
+        self._interval = interval_s
+        self._poll = poll
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the thread to stop and wait for it (bounded)."""
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self._poll()
+            except Exception:  # keep watching the cabinet whatever one poll did
+                log.exception("poll %s failed", self._thread.name)
+            next_at += self._interval
+            delay = next_at - time.monotonic()
+            if delay < 0:  # fell behind (slow bus): do not try to catch up in a burst
+                next_at, delay = time.monotonic(), 0.0
+            self._stop.wait(delay)
