@@ -69,13 +69,19 @@ class Codec(Protocol):
         """The frame that pulses lock ``channel`` (1-based) of board ``address``."""
         ...
 
+    def pulse_time_request(self, address: int, pulse_ms: int) -> bytes | None:
+        """The frame that sets a board's unlock pulse length, or None when the family
+        has no such command (the board's own fixed pulse is then used)."""
+        ...
+
     def split_frame(self, buf: bytes) -> tuple[bytes | None, int]:
         """Find the first complete frame at the start of ``buf``.
 
         Returns ``(frame, consumed)``: a whole frame with a valid checksum and the bytes
         it used (including any garbage skipped before it); ``(None, n)`` with n > 0
         when the first n bytes are garbage to drop; ``(None, 0)`` when more bytes are
-        needed. Never raises on any input.
+        needed. Recognises every frame of the family, requests and replies alike, so
+        the emulator splits with it too. Never raises on any input.
         """
         ...
 
