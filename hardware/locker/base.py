@@ -296,7 +296,9 @@ class LockerBase:
         spec = self._spec(compartment)
         with self._lock:
             if txn_id in self._results:
-                log.info("open %s: txn %s already carried out, not pulsing again", compartment, txn_id)
+                log.info(
+                    "open %s: txn %s already carried out, not pulsing again", compartment, txn_id
+                )
                 return self._results[txn_id]
         timing = self._timing
         bound = (timing.watch_s + timing.cooldown_s) * 2 + 5.0
@@ -312,7 +314,11 @@ class LockerBase:
                 self._results.popitem(last=False)
         log.info(
             "open %s txn=%s: %s after %d pulse(s), %.0f ms",
-            compartment, txn_id, result.outcome.value, result.pulses, result.total_ms,
+            compartment,
+            txn_id,
+            result.outcome.value,
+            result.pulses,
+            result.total_ms,
         )
         return result
 
@@ -468,10 +474,14 @@ class LockerBase:
                     self._forget_doors_of(key)
                     event = BoardOffline(bus=key[0], address=key[1], reason=reason)
         if event is not None:
-            log.log(logging.WARNING if isinstance(event, BoardOffline) else logging.INFO,
-                    "board %s/%s %s%s", key[0], key[1],
-                    "offline" if isinstance(event, BoardOffline) else "online",
-                    f": {reason}" if reason else "")
+            log.log(
+                logging.WARNING if isinstance(event, BoardOffline) else logging.INFO,
+                "board %s/%s %s%s",
+                key[0],
+                key[1],
+                "offline" if isinstance(event, BoardOffline) else "online",
+                f": {reason}" if reason else "",
+            )
             self._publish(event)
 
     def _register_boards(self, keys: Iterable[BoardKey]) -> None:
