@@ -1,0 +1,75 @@
+"""The one place that picks drivers by name and wires them together.
+
+Frontends (CLI, later the UI and the core) ask for a started device here and never
+import a driver module themselves; swapping real hardware for an emulator or a
+simulator is a config value.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from hardware.locker.base import Locker
+from hardware.locker.layout import BusSpec, CabinetSpec
+from kiosk.settings import EMULATOR_PORT
+
+if TYPE_CHECKING:
+    from hardware.locker.emulator import BoardEmulator
+
+log = logging.getLogger(__name__)
+
+
+def build_locker(
+    cabinet: CabinetSpec, stack: ExitStack, emulators: dict[str, BoardEmulator] | None = None
+) -> Locker:
+    """Build the locker named by ``cabinet.driver``, not yet started.
+
+    Anything it starts on the side (a built-in board emulator, recorded by bus name in
+    ``emulators`` when given) is registered on ``stack`` so closing the stack releases it.
+    """
+    if cabinet.driver == "serial":
+        from hardware.locker.serial_locker import SerialLocker
+
+        found = emulators if emulators is not None else {}
+        buses = tuple(_with_emulator(bus, stack, found) for bus in cabinet.buses)
+        return SerialLocker(cabinet.compartments, buses, cabinet.open_timing, cabinet.poll)
+    if cabinet.driver == "gpio":
+        from hardware.locker.gpio_locker import GpioLocker
+
+        return GpioLocker(cabinet.compartments, cabinet.gpio, cabinet.open_timing, cabinet.poll)
+    if cabinet.driver == "simulated":
+        from hardware.locker.simulated import SimulatedLocker
+
+        return SimulatedLocker(
+            cabinet.compartments, cabinet.open_timing, cabinet.poll, cabinet.simulation
+        )
+    raise ValueError(f"unknown locker driver {cabinet.driver!r}")  # settings rule this out
+
+
+def start_locker(
+    cabinet: CabinetSpec, stack: ExitStack, emulators: dict[str, BoardEmulator] | None = None
+) -> Locker:
+    """Build and start the locker; ``stack`` closes it (and its emulator) at the end."""
+    locker = build_locker(cabinet, stack, emulators)
+    locker.start()
+    stack.callback(locker.close)
+    return locker
+
+
+def _with_emulator(bus: BusSpec, stack: ExitStack, emulators: dict[str, BoardEmulator]) -> BusSpec:
+    """Start the built-in board emulator for a bus whose port is "emulator"."""
+    if bus.port != EMULATOR_PORT:
+        return bus
+    from hardware.locker.emulator import BoardEmulator
+
+    emulator = BoardEmulator(
+        bus.family, bus.boards, channels=bus.channels, feedback=bus.feedback, baud=bus.baud
+    )
+    port = emulator.start_pty()
+    stack.callback(emulator.stop)
+    emulators[bus.name] = emulator
+    log.info("bus %s: built-in %s board emulator on %s", bus.name, bus.family, port)
+    return replace(bus, port=port)
