@@ -28,7 +28,7 @@ from hardware.locker.base import (
     Locker,
     LockerEvent,
 )
-from kiosk import bootstrap
+from kiosk import bootstrap, logs
 from kiosk.locker_cli import describe_open, explain, status_text
 from kiosk.settings import DEMO_CONFIG, EMULATOR_PORT, Settings, load_settings
 
@@ -176,6 +176,8 @@ TOUR = [
 def demo_command(args: argparse.Namespace) -> int:
     """Start the emulated cabinet and run the tour or the interactive prompt."""
     settings = load_settings(args.config)
+    if not args.log_level:
+        logs.configure(settings.logging.level)
     if settings.locker.driver != "serial" or any(
         b.port != EMULATOR_PORT for b in settings.locker.buses
     ):

@@ -18,7 +18,7 @@ from typing import Any
 from hardware.locker.base import LockerState, OpenOutcome, OpenResult
 from hardware.locker.codecs import families
 from hardware.locker.layout import CabinetSpec, Feedback
-from kiosk import bootstrap, locker_test
+from kiosk import bootstrap, locker_test, logs
 from kiosk.cli import EXIT_FAILED, EXIT_HARDWARE, EXIT_OK, UsageError
 from kiosk.settings import DEMO_CONFIG, ConfigError, Settings, load_settings, parse_settings
 
@@ -100,7 +100,17 @@ def _numbers(text: str) -> list[int]:
 
 
 def cabinet_settings(args: argparse.Namespace) -> Settings:
-    """The settings the installer asked for: --config, the wiring flags, or the demo."""
+    """The settings the installer asked for: --config, the wiring flags, or the demo.
+
+    A configuration's ``logging.level`` applies unless ``--log-level`` was given.
+    """
+    settings = _cabinet_settings(args)
+    if not getattr(args, "log_level", None):
+        logs.configure(settings.logging.level)
+    return settings
+
+
+def _cabinet_settings(args: argparse.Namespace) -> Settings:
     flags = {k: getattr(args, k) for k in ("family", "boards", "baud", "feedback", "channels")}
     if args.config and (args.port or any(v is not None for v in flags.values())):
         raise UsageError("give either --config or --port/--family/--boards, not both")
