@@ -77,7 +77,7 @@ class GpioRig:
     name = "gpio"
 
     def __init__(self, gpio: GpioSpec | None = None) -> None:
-        self.gpio = gpio or GpioSpec(pulse_ms=20, bounce_ms=0)
+        self.gpio = gpio or GpioSpec(pulse_ms=80, bounce_ms=0)
         self.numbers = (1, 2, 3, 4)
         self._lock = threading.Lock()
         self._open = dict.fromkeys(self.numbers, False)
@@ -197,7 +197,7 @@ def gpio_active_low() -> Rig:
     """GPIO cabinet with active-low relays and door switches that are active when open."""
     return GpioRig(
         GpioSpec(
-            pulse_ms=20,
+            pulse_ms=80,
             bounce_ms=0,
             relay_active_high=False,
             door_pull_up=False,
