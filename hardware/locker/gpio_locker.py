@@ -14,10 +14,10 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from importlib.metadata import entry_points
-from typing import Any
 
 from gpiozero import DigitalInputDevice, DigitalOutputDevice
 from gpiozero.exc import BadPinFactory, GPIOPinInUse, PinInvalidPin
+from gpiozero.pins import Factory
 
 from hardware.errors import (
     ConfigurationError,
@@ -84,7 +84,7 @@ def validate_gpio_wiring(compartments: Sequence[CompartmentSpec]) -> None:
         raise ConfigurationError("GPIO cabinet wiring: " + "; ".join(problems))
 
 
-def build_pin_factory(name: str) -> Any:
+def build_pin_factory(name: str) -> Factory:
     """Build the gpiozero pin factory called ``name`` ("lgpio", "mock", "rpigpio", ...)."""
     wanted = name.strip().lower()
     found = [ep for ep in entry_points(group=_FACTORY_GROUP) if ep.name.lower() == wanted]
@@ -114,7 +114,10 @@ def _translate(exc: BaseException, what: str) -> HardwareError:
     if "busy" in str(exc).lower():  # lgpio: "GPIO busy" when another process holds a line
         return DeviceBusy(f"{text} (another process holds the GPIO line)")
     if isinstance(exc, BadPinFactory) or (isinstance(exc, ImportError) and "lgpio" in str(exc)):
-        return DeviceUnavailable(f"{text}; on a Raspberry Pi 5: {_LGPIO_HINT}")
+        return DeviceUnavailable(
+            f"{text}: no GPIO pin factory works on this machine; set gpio.pin_factory "
+            f'("mock" to run without hardware) or, on a Raspberry Pi 5, {_LGPIO_HINT}'
+        )
     return DeviceUnavailable(text)
 
 
@@ -142,7 +145,7 @@ class GpioLocker(LockerBase):
         open_timing: OpenTiming | None = None,
         poll: PollTiming | None = None,
         *,
-        pin_factory: Any = None,
+        pin_factory: Factory | None = None,
     ) -> None:
         validate_gpio_wiring(compartments)
         if gpio.pulse_ms <= 0:
@@ -162,7 +165,7 @@ class GpioLocker(LockerBase):
         self._started = False
 
     @property
-    def pin_factory(self) -> Any:
+    def pin_factory(self) -> Factory | None:
         """The gpiozero pin factory in use (None: gpiozero's default), for diagnostics/tests."""
         return self._factory
 

@@ -330,3 +330,17 @@ def test_gpio_busy_is_device_busy(factory: MockFactory) -> None:
     with pytest.raises(DeviceBusy, match="another process"):
         locker.start()
     DigitalOutputDevice(5, pin_factory=factory).close()  # nothing left claimed
+
+
+@pytest.mark.skipif(Path("/dev/gpiochip0").exists(), reason="a real GPIO chip is present")
+@pytest.mark.filterwarnings("ignore::gpiozero.exc.PinFactoryFallback")
+def test_no_usable_default_factory_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    Device.pin_factory = None
+    locker = GpioLocker(SPECS, GPIO)
+    try:
+        with pytest.raises(DeviceUnavailable, match="no GPIO pin factory works"):
+            locker.start()
+    finally:
+        locker.close()
+        Device.pin_factory = None
