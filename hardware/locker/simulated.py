@@ -166,16 +166,13 @@ class SimulatedLocker(LockerBase):
         self._world = _World(numbers, simulation or SimulationSpec(), rng or random.Random())
         self.faults = SimulatedFaults(self._world)
         self._poller: PollThread | None = None
-        self._state_lock = threading.Lock()  # guards _poller/_closed against start/close races
-        self._closed = False
+        self._state_lock = threading.Lock()  # guards _poller against start/close races
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start watching the simulated world (idempotent)."""
+        """Start watching the simulated world (idempotent; may start again after close)."""
         with self._state_lock:
-            if self._closed:
-                raise DeviceUnavailable("simulated locker was closed; build a new one")
             if self._poller is not None:
                 return
             self._register_boards([SIM_BOARD])
@@ -187,7 +184,6 @@ class SimulatedLocker(LockerBase):
         """Stop the poller; safe to call twice."""
         with self._state_lock:
             poller, self._poller = self._poller, None
-            self._closed = True
         if poller is not None:
             poller.stop()
 

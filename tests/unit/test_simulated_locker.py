@@ -226,5 +226,5 @@ def test_lifecycle(sim: SimulatedLocker) -> None:
         lambda: "sim-locker-poll" not in {t.name for t in threading.enumerate()},
         message="poll thread gone",
     )
-    with pytest.raises(DeviceUnavailable):
-        sim.start()
+    sim.start()  # a closed simulator may start again
+    assert "sim-locker-poll" in {t.name for t in threading.enumerate()}
