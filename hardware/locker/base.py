@@ -341,6 +341,12 @@ class LockerBase:
         attempts = 2 if timing.retry else 1
         for _ in range(attempts):
             self._wait_cooldown(spec.number)
+            now = time.monotonic()
+            with self._lock:
+                # Marked before the pulse: a spring door may pop while _pulse still runs
+                # (waiting for an ack, holding a relay), and a poller that sees it open
+                # must take it for this opening, not for a forced door.
+                self._last_pulse[spec.number] = now
             try:
                 self._pulse(spec)
             except HardwareError as exc:
@@ -348,10 +354,7 @@ class LockerBase:
                     return done(OpenOutcome.BOARD_OFFLINE, door_before=before, detail=str(exc))
                 break  # the first pulse went out; report jammed below, with the reason
             pulses += 1
-            now = time.monotonic()
             first_pulse = first_pulse if first_pulse is not None else now
-            with self._lock:
-                self._last_pulse[spec.number] = now
             common = {
                 "pulses": pulses,
                 "door_before": before,
