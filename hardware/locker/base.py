@@ -346,11 +346,17 @@ class LockerBase:
                 # Marked before the pulse: a spring door may pop while _pulse still runs
                 # (waiting for an ack, holding a relay), and a poller that sees it open
                 # must take it for this opening, not for a forced door.
+                earlier = self._last_pulse.get(spec.number)
                 self._last_pulse[spec.number] = now
             try:
                 self._pulse(spec)
             except HardwareError as exc:
                 if pulses == 0:
+                    with self._lock:  # nothing went out: a door that opens now is forced
+                        if earlier is None:
+                            self._last_pulse.pop(spec.number, None)
+                        else:
+                            self._last_pulse[spec.number] = earlier
                     return done(OpenOutcome.BOARD_OFFLINE, door_before=before, detail=str(exc))
                 break  # the first pulse went out; report jammed below, with the reason
             pulses += 1
