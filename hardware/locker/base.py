@@ -194,6 +194,7 @@ class _Seen:
 
     door: DoorState = DoorState.UNKNOWN
     item: bool | None = None
+    item_known: bool = False
     candidate: DoorState | None = None
     candidate_count: int = 0
 
@@ -283,9 +284,19 @@ class LockerBase:
         return LockerState(tuple(compartments), boards)
 
     def refresh(self) -> LockerState:
-        """Read every compartment once now (one read per board where the driver can)."""
+        """Read every compartment once now; a board that fails is not asked again.
+
+        Drivers that can read a whole board in one request override this.
+        """
+        failed: set[BoardKey] = set()
         for spec in self._specs.values():
-            self._read_and_observe(spec, confirmed=True)
+            key = self._board_key(spec)
+            if key in failed:
+                continue  # one failed poll per refresh, not one per compartment
+            try:
+                self._read_and_observe(spec, confirmed=True, raise_errors=True)
+            except HardwareError:
+                failed.add(key)
         return self.states()
 
     def open(self, compartment: int, txn_id: str) -> OpenResult:
@@ -338,6 +349,7 @@ class LockerBase:
             return done(OpenOutcome.BOARD_OFFLINE, detail=str(exc))
         pulses = 0
         first_pulse: float | None = None
+        why_jammed = "door never read open"
         attempts = 2 if timing.retry else 1
         for _ in range(attempts):
             self._wait_cooldown(spec.number)
@@ -358,7 +370,8 @@ class LockerBase:
                         else:
                             self._last_pulse[spec.number] = earlier
                     return done(OpenOutcome.BOARD_OFFLINE, door_before=before, detail=str(exc))
-                break  # the first pulse went out; report jammed below, with the reason
+                why_jammed = f"door never read open; the retry pulse failed: {exc}"
+                break  # the first pulse went out: report jammed, with the reason
             pulses += 1
             first_pulse = first_pulse if first_pulse is not None else now
             common = {
@@ -379,7 +392,7 @@ class LockerBase:
             pulses=pulses,
             door_before=before,
             first_pulse_ms=None if first_pulse is None else (first_pulse - start) * 1000,
-            detail="door never read open",
+            detail=why_jammed,
         )
 
     def _watch(self, spec: CompartmentSpec, deadline: float) -> float | None:
@@ -434,8 +447,9 @@ class LockerBase:
             if spec.door_sensor:
                 events.extend(self._door_change(number, seen, door, confirmed))
             if spec.item_sensor and item != seen.item:
-                seen.item = item
-                events.append(ItemChanged(compartment=number, present=item))
+                if seen.item_known:  # like doors: no event on first sight (decision 0004)
+                    events.append(ItemChanged(compartment=number, present=item))
+                seen.item, seen.item_known = item, item is not None
         self._publish_all(events)
 
     def _door_change(
