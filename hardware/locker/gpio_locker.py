@@ -274,11 +274,6 @@ class GpioLocker(LockerBase):
             relay = self._relays.get(spec.number)
             if relay is None:
                 raise DeviceUnavailable(f"compartment {spec.number}: GPIO locker is not started")
-            with self._lock:
-                # LockerBase records a pulse only once _pulse returns, but a spring door
-                # pops while the relay is still on: a poller that sees it open during a
-                # long pulse must take it for our opening, not a forced door.
-                self._last_pulse[spec.number] = time.monotonic()
             try:
                 relay.on()
                 time.sleep(self._gpio.pulse_ms / 1000)
