@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logs.configure(args.log_level or "WARNING")
+    logs.configure(args.log_level or "ERROR")  # commands print their own outcome
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         type=str.upper,
-        help="log to stderr from this level (default WARNING for commands)",
+        help="log to stderr from this level (default: ERROR, or the config file's level)",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -93,7 +93,3 @@ def config_check(args: argparse.Namespace) -> int:
         f"{len(cabinet.compartments)} compartments{where}"
     )
     return EXIT_OK
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

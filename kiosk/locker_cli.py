@@ -102,10 +102,10 @@ def _numbers(text: str) -> list[int]:
 def cabinet_settings(args: argparse.Namespace) -> Settings:
     """The settings the installer asked for: --config, the wiring flags, or the demo.
 
-    A configuration's ``logging.level`` applies unless ``--log-level`` was given.
+    A configuration file's ``logging.level`` applies unless ``--log-level`` was given.
     """
     settings = _cabinet_settings(args)
-    if not getattr(args, "log_level", None):
+    if args.config and not getattr(args, "log_level", None):
         logs.configure(settings.logging.level)
     return settings
 
@@ -126,7 +126,10 @@ def _cabinet_settings(args: argparse.Namespace) -> Settings:
         lines = []
         for line in exc.errors:
             path, _, message = line.partition(": ")
-            lines.append(f"{_FLAG_OF.get(path, path)}: {message}")
+            for prefix, flag in _FLAG_OF.items():
+                if path.startswith(prefix):
+                    path = flag + path.removeprefix(prefix)
+            lines.append(f"{path}: {message}")
         raise UsageError("; ".join(lines)) from None
 
 
