@@ -76,6 +76,10 @@ class _SocketPort:
     def __init__(self, conn: socket.socket) -> None:
         self.conn = conn
         conn.settimeout(_WRITE_TIMEOUT_S)
+        # Paced replies go out a byte or two at a time: without TCP_NODELAY, Nagle holds
+        # each small segment back until the client's delayed ACK (~40 ms), which a driver
+        # reads as line silence in the middle of a frame.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def read(self, timeout: float) -> bytes:
         ready, _, _ = select.select([self.conn], [], [], timeout)

@@ -6,6 +6,7 @@ checks the exact frames and the emulated world.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -485,6 +486,24 @@ def test_tcp_status_unlock_and_a_second_client() -> None:
             status = Wire(again, codec).status(3)
         assert status.locks[1] is False  # the door opened by the first client's pulse
         assert emulator.pulses(3, 2) == 1
+
+
+def test_tcp_paced_reply_has_no_mid_frame_silence() -> None:
+    # Nagle + delayed ACK would hold paced bytes back ~40 ms: a driver ending frames on
+    # 25 ms of silence would cut the reply in two.
+    codec = get_codec("cu")
+    with BoardEmulator("cu", [0], latency_s=0.0) as emulator:
+        emulator.start_tcp()
+        with serial.serial_for_url(emulator.url, timeout=0.5) as client:
+            gaps: list[float] = []
+            for _ in range(20):
+                client.write(codec.status_request(0))
+                stamps = []
+                for _ in range(9):
+                    assert client.read(1)
+                    stamps.append(time.monotonic())
+                gaps.append(max(b - a for a, b in itertools.pairwise(stamps)))
+    assert sum(gap > 0.025 for gap in gaps) <= 1, [f"{g * 1000:.1f} ms" for g in gaps]
 
 
 def test_tcp_echo_and_broadcast() -> None:
