@@ -56,6 +56,12 @@ class _PtyPort:
             return os.read(self.master, 4096)
         except BlockingIOError:
             return b""
+        except OSError as exc:
+            # EIO would mean no slave fd is open (we hold one, so it should not happen):
+            # log it and back off instead of spinning on a readable-but-dead master.
+            logger.warning("pty master read failed: %s", exc)
+            time.sleep(_POLL_S)
+            return b""
 
     def write(self, data: bytes) -> None:
         deadline = time.monotonic() + _WRITE_TIMEOUT_S
@@ -299,7 +305,12 @@ class BoardEmulator:
             last_rx = time.monotonic()
 
     def _respond(self, port: _Port, frame: bytes) -> None:
-        replies = self._boards.answer(frame)
+        try:
+            replies = self._boards.answer(frame)
+        except Exception:
+            # One frame the model cannot handle must not take the whole bus down.
+            logger.exception("emulator failed to answer %s", frame.hex(" "))
+            return
         logger.debug(
             "rx %s -> %s", frame.hex(" "), " | ".join(r.hex(" ") for r in replies) or "silence"
         )

@@ -335,6 +335,27 @@ def test_garbage_and_bad_requests_are_ignored(make) -> None:
     assert emulator.pulses(0, 1) == 0
 
 
+def test_a_failure_inside_the_model_is_logged_and_the_bus_goes_on(
+    make, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator, wire = make("cu")
+    real_answer = emulator._boards.answer
+    calls = []
+
+    def broken_once(frame: bytes) -> list[bytes]:
+        calls.append(frame)
+        if len(calls) == 1:
+            raise RuntimeError("model bug")
+        return real_answer(frame)
+
+    monkeypatch.setattr(emulator._boards, "answer", broken_once)
+    with caplog.at_level("ERROR", logger="hardware.locker.emulator"):
+        wire.send(H("02 00 30 03 35"))
+        assert wire.raw(0.15) == b""
+        assert wire.status(0).address == 0
+    assert "model bug" in caplog.text
+
+
 def test_half_a_frame_is_forgotten_after_line_silence(make) -> None:
     _, wire = make("cu")
     wire.send(H("02 00 30"))
