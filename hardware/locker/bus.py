@@ -45,6 +45,8 @@ _STALE_AFTER = 5  # timeouts in a row before the port is re-opened (stale connec
 _STALE_AFTER_MAX = 320  # a board that is simply off must not make us re-open forever
 _WRITE_TIMEOUT_S = 1.0
 _MISSING_ERRNOS = {errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.EIO}
+_NETWORK_SCHEMES = {"socket", "rfc2217"}
+_NETWORK_SILENCE_S = 0.1
 _ECHO_PENDING, _ECHO_STRIPPED, _ECHO_NONE = 0, 1, 2  # did the reply start with our frame?
 
 
@@ -78,6 +80,10 @@ class SerialBus:
         self._timeouts = 0  # exchanges in a row that got nothing at all
         self._stale_after = _STALE_AFTER
         self._echo_seen = False  # this adapter echoes what we send (learnt on the wire)
+        # Over TCP a pause between packets is not line silence (Nagle, delayed ACKs, a
+        # serial server's packing time): frames of unknown length need a longer quiet.
+        network = spec.port.split("://", 1)[0].lower() in _NETWORK_SCHEMES
+        self._silence_s = max(spec.silence_s, _NETWORK_SILENCE_S) if network else spec.silence_s
         # Read in small slices so that line silence and the deadline are noticed promptly.
         self._slice_s = max(0.002, min(0.01, spec.silence_s / 4))
 
@@ -183,7 +189,7 @@ class SerialBus:
         want_reply: bool,
     ) -> Reply:
         """Read until a valid reply from ``address`` or the deadline."""
-        codec, silence = self.codec, self.spec.silence_s
+        codec, silence = self.codec, self._silence_s
         deadline = time.monotonic() + wait_s
         buf = bytearray()
         last_rx = 0.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 
 from hardware.errors import (
@@ -189,11 +188,6 @@ class SerialLocker(LockerBase):
     def _pulse(self, spec: CompartmentSpec) -> None:
         """Send the unlock frame; boards may not acknowledge it (the door read confirms)."""
         key = self._board_key(spec)
-        with self._lock:
-            # LockerBase records the pulse only when _pulse returns, but a spring door pops
-            # while we still listen for the ack: a poller that sees it open meanwhile must
-            # take it for our opening, not for a forced door.
-            self._last_pulse[spec.number] = time.monotonic()
         self._buses[key[0]].request(
             self._unlock_frames[spec.number], address=key[1], want_reply=False, expect=UnlockAck
         )
