@@ -16,8 +16,13 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from hardware.errors import ConfigurationError, ProtocolError
-from hardware.locker.codecs.base import BoardStatus, Codec, StatusRequest, UnlockRequest
-from hardware.locker.codecs.cu import PulseTimeRequest
+from hardware.locker.codecs.base import (
+    BoardStatus,
+    Codec,
+    PulseTimeRequest,
+    StatusRequest,
+    UnlockRequest,
+)
 from hardware.locker.layout import Feedback
 
 logger = logging.getLogger(__name__)
@@ -201,10 +206,8 @@ class Boards:
             elif isinstance(request, PulseTimeRequest):
                 if request.pulse_ms is not None:
                     board.pulse_ms = request.pulse_ms
-                encode = getattr(self.codec, "pulse_time_reply", None)
-                if encode is not None:
-                    pulse_ms = board.pulse_ms or FACTORY_PULSE_MS
-                    reply = self._reply(board, lambda a: encode(a, pulse_ms))
+                pulse_ms = board.pulse_ms or FACTORY_PULSE_MS
+                reply = self._reply(board, lambda a: self.codec.pulse_time_reply(a, pulse_ms))
             else:
                 logger.debug("no handler for %r", request)
             return [reply] if reply else []

@@ -17,8 +17,7 @@ import serial
 
 from hardware.errors import ChecksumError, ConfigurationError, ProtocolError
 from hardware.locker.codecs import get_codec
-from hardware.locker.codecs.base import BoardStatus, Codec, UnlockAck
-from hardware.locker.codecs.cu import PulseTimeReply
+from hardware.locker.codecs.base import BoardStatus, Codec, PulseTimeReply, UnlockAck
 from hardware.locker.emulator import BoardEmulator, describe
 from hardware.locker.layout import Feedback
 

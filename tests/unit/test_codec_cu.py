@@ -6,8 +6,15 @@ import pytest
 
 from hardware.errors import ChecksumError, ConfigurationError, ProtocolError
 from hardware.locker.codecs import get_codec
-from hardware.locker.codecs.base import BoardStatus, StatusRequest, UnlockAck, UnlockRequest
-from hardware.locker.codecs.cu import CODEC, PulseTimeReply, PulseTimeRequest
+from hardware.locker.codecs.base import (
+    BoardStatus,
+    PulseTimeReply,
+    PulseTimeRequest,
+    StatusRequest,
+    UnlockAck,
+    UnlockRequest,
+)
+from hardware.locker.codecs.cu import CODEC
 
 pytestmark = pytest.mark.timeout(10)
 

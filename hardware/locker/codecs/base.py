@@ -48,8 +48,24 @@ class UnlockRequest:
     channel: int
 
 
-Reply = BoardStatus | UnlockAck
-Request = StatusRequest | UnlockRequest
+@dataclass(frozen=True)
+class PulseTimeRequest:
+    """Board side: set the unlock pulse length (``pulse_ms``) or ask for it (None)."""
+
+    address: int
+    pulse_ms: int | None
+
+
+@dataclass(frozen=True)
+class PulseTimeReply:
+    """Driver side: the board's unlock pulse length (None: a bare answer without it)."""
+
+    address: int
+    pulse_ms: int | None
+
+
+Reply = BoardStatus | UnlockAck | PulseTimeReply
+Request = StatusRequest | UnlockRequest | PulseTimeRequest
 
 
 class Codec(Protocol):
@@ -104,4 +120,8 @@ class Codec(Protocol):
 
     def unlock_reply(self, address: int, channel: int) -> bytes | None:
         """The frame a board sends after an unlock, or None when the family is silent."""
+        ...
+
+    def pulse_time_reply(self, address: int, pulse_ms: int) -> bytes | None:
+        """The frame a board sends with its pulse length, or None without that command."""
         ...

@@ -36,11 +36,11 @@ echo-style ack, so drivers are exercised with an answer that looks like their re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hardware.errors import ChecksumError, ConfigurationError, ProtocolError
 from hardware.locker.codecs.base import (
     BoardStatus,
+    PulseTimeReply,
+    PulseTimeRequest,
     Reply,
     Request,
     StatusRequest,
@@ -75,22 +75,6 @@ _LENGTHS: dict[int, tuple[int, ...]] = {
 }
 # Below 768 units (7.68 s) the high byte is 0..2, never ETX: see the module docstring.
 _MAX_PULSE_UNITS = 0x2FF
-
-
-@dataclass(frozen=True)
-class PulseTimeRequest:
-    """Board side: CMD 37, set the unlock pulse length (``pulse_ms``) or query it (None)."""
-
-    address: int
-    pulse_ms: int | None
-
-
-@dataclass(frozen=True)
-class PulseTimeReply:
-    """Driver side: CMD 38, the board's unlock pulse length (None: a bare 5-byte answer)."""
-
-    address: int
-    pulse_ms: int | None
 
 
 def checksum(data: bytes) -> int:
@@ -226,7 +210,7 @@ class CuCodec:
             )
         return addr, cmd
 
-    def decode_reply(self, frame: bytes) -> Reply | PulseTimeReply:
+    def decode_reply(self, frame: bytes) -> Reply:
         """35/36 -> ``BoardStatus``; 31/33 -> ``UnlockAck``; 38 -> ``PulseTimeReply``."""
         frame = bytes(frame)
         addr, cmd = self._check(frame)
@@ -245,7 +229,7 @@ class CuCodec:
         raise ProtocolError(f"CU command {cmd:02X} is a request, not a reply: {frame.hex(' ')}")
 
     # --- board side --------------------------------------------------------------------
-    def decode_request(self, frame: bytes) -> Request | PulseTimeRequest:
+    def decode_request(self, frame: bytes) -> Request:
         """30/32 -> ``StatusRequest``; 31/33 -> ``UnlockRequest``; 37 -> ``PulseTimeRequest``.
 
         CMD 32 asks every board whatever its ADDR byte (``F0`` by convention).

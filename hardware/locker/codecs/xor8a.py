@@ -111,6 +111,10 @@ class Xor8aCodec:
         """None: these boards have a fixed pulse length."""
         return None
 
+    def pulse_time_reply(self, address: int, pulse_ms: int) -> bytes | None:
+        """None: these boards have no pulse-length command."""
+        return None
+
     def split_frame(self, buf: bytes) -> tuple[bytes | None, int]:
         """First complete, checksum-valid frame in ``buf`` (see ``Codec.split_frame``).
 
