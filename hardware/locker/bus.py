@@ -31,7 +31,7 @@ from hardware.errors import (
     HardwareError,
     ProtocolError,
 )
-from hardware.locker.codecs.base import BoardStatus, Codec, Reply, UnlockAck
+from hardware.locker.codecs.base import BoardStatus, Codec, PulseTimeReply, Reply, UnlockAck
 from hardware.locker.layout import BusSpec
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 _IO_ERRORS = (serial.SerialException, OSError, _TermiosError)
 
 OpenPort = Callable[..., serial.SerialBase]
+ReplyKind = type[BoardStatus] | type[UnlockAck] | type[PulseTimeReply]
 
 _FIRST_BACKOFF_S = 0.5
 _STALE_AFTER = 5  # timeouts in a row before the port is re-opened (stale connection)
@@ -126,7 +127,7 @@ class SerialBus:
         address: int,
         want_reply: bool = True,
         timeout_s: float | None = None,
-        expect: type[BoardStatus] | type[UnlockAck] | None = None,
+        expect: ReplyKind | None = None,
     ) -> Reply | None:
         """Send ``frame`` to board ``address`` and return its reply.
 
@@ -156,7 +157,7 @@ class SerialBus:
         address: int,
         want_reply: bool,
         timeout: float,
-        expect: type[BoardStatus] | type[UnlockAck] | None,
+        expect: ReplyKind | None,
     ) -> Reply | None:
         gap = self._last_end + self.spec.frame_gap_s - time.monotonic()
         if gap > 0:
@@ -185,7 +186,7 @@ class SerialBus:
         frame: bytes,
         address: int,
         wait_s: float,
-        expect: type[BoardStatus] | type[UnlockAck] | None,
+        expect: ReplyKind | None,
         want_reply: bool,
     ) -> Reply:
         """Read until a valid reply from ``address`` or the deadline."""
@@ -250,7 +251,7 @@ class SerialBus:
         self,
         found: bytes,
         address: int,
-        expect: type[BoardStatus] | type[UnlockAck] | None,
+        expect: ReplyKind | None,
         problem: HardwareError | None,
     ) -> tuple[Reply | None, HardwareError | None]:
         """Decode one frame: the reply if it is ours, else the most telling problem."""

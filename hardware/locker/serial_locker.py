@@ -28,7 +28,7 @@ from hardware.locker.base import (
 )
 from hardware.locker.bus import OpenPort, SerialBus
 from hardware.locker.codecs import get_codec
-from hardware.locker.codecs.base import BoardStatus, Codec, UnlockAck
+from hardware.locker.codecs.base import BoardStatus, Codec, PulseTimeReply, UnlockAck
 from hardware.locker.layout import BusSpec, CompartmentSpec, OpenTiming, PollTiming
 
 log = logging.getLogger(__name__)
@@ -253,10 +253,29 @@ class SerialLocker(LockerBase):
     def _send_pulse_time(self, key: BoardKey) -> None:
         bus = self._buses[key[0]]
         try:
-            bus.request(self._pulse_time_frames[key], address=key[1], want_reply=False)
+            reply = bus.request(
+                self._pulse_time_frames[key],
+                address=key[1],
+                want_reply=False,
+                expect=PulseTimeReply,
+            )
         except HardwareError as exc:
             log.warning("bus %s board %s: pulse length not set: %s", key[0], key[1], exc)
             return
         with self._lock:
             self._pulse_time_pending.discard(key)
-        log.info("bus %s board %s: pulse length %d ms sent", key[0], key[1], bus.spec.pulse_ms)
+        wanted = bus.spec.pulse_ms
+        if isinstance(reply, PulseTimeReply) and reply.pulse_ms is not None:
+            if abs(reply.pulse_ms - wanted) > 10:
+                # The byte order of this command is unconfirmed on real boards: say so loudly.
+                log.warning(
+                    "bus %s board %s: asked for a %d ms pulse, the board reports %d ms",
+                    key[0],
+                    key[1],
+                    wanted,
+                    reply.pulse_ms,
+                )
+                return
+            log.info("bus %s board %s: pulse length %d ms", key[0], key[1], reply.pulse_ms)
+        else:
+            log.info("bus %s board %s: pulse length %d ms sent (no answer)", key[0], key[1], wanted)

@@ -122,6 +122,12 @@ def test_open_reports_timings_then_door_closes(cab: Cabinet) -> None:
     assert not cab.events.of(DoorForced)
 
 
+def test_pulse_length_is_set_where_the_family_can(cab: Cabinet) -> None:
+    boards = FAMILIES[cab.family][1]
+    expected = 500 if cab.family == "cu" else None  # BusSpec.pulse_ms; 8a has no such command
+    assert [cab.emulator.pulse_ms(a) for a in boards] == [expected, expected]
+
+
 def test_high_channel_on_second_board(cab: Cabinet) -> None:
     assert cab.locker.open(4, "txn-16").outcome is OpenOutcome.OPENED
     assert cab.emulator.door_open(*cab.where[4])
