@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -72,9 +73,12 @@ def build(
     feedback: Feedback = Feedback.CLOSED_WHEN_SET,
     emulator_feedback: Feedback | None = None,
     ready: bool = True,
+    echo: bool = False,
 ) -> Cabinet:
     baud, boards = FAMILIES[family]
-    emulator = BoardEmulator(family, boards, baud=baud, feedback=emulator_feedback or feedback)
+    emulator = BoardEmulator(
+        family, boards, baud=baud, feedback=emulator_feedback or feedback, echo=echo
+    )
     port = f"socket://127.0.0.1:{emulator.start_tcp()}" if tcp else emulator.start_pty()
     where = wiring(boards)
     specs = [
@@ -274,6 +278,52 @@ def test_over_tcp() -> None:
     finally:
         cabinet.locker.close()
         cabinet.emulator.stop()
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_adapter_that_echoes(family: str) -> None:
+    cabinet = build(family, echo=True)  # a half-duplex adapter hears its own requests
+    try:
+        assert cabinet.locker.open(4, "txn-echo").outcome is OpenOutcome.OPENED
+        cabinet.emulator.set_offline(cabinet.where[1][0])
+        cabinet.events.wait_for(BoardOffline, address=cabinet.where[1][0])
+        # Only our echo comes back now: it must never pass for a status.
+        assert {cabinet.door(1), cabinet.door(2)} == {DoorState.UNKNOWN}
+        assert not cabinet.events.of(DoorForced)
+    finally:
+        cabinet.locker.close()
+        cabinet.emulator.stop()
+
+
+def test_unplugged_adapter_comes_back(tmp_path: Path) -> None:
+    link = tmp_path / "usb-rs485"  # a udev by-id link survives a replug; the pts does not
+    first = BoardEmulator("cu", (0, 1), baud=19200)
+    link.symlink_to(first.start_pty())
+    specs = [CompartmentSpec(n, bus="main", board=0, channel=n) for n in (1, 2)]
+    bus = BusSpec("main", str(link), "cu", (0, 1), baud=19200, reply_timeout_s=0.1)
+    locker = SerialLocker(specs, [bus], OPEN, POLL)
+    events = EventRecorder(locker)
+    second: BoardEmulator | None = None
+    try:
+        locker.start()
+        wait_ready(locker)
+        first.stop()  # unplugged
+        link.unlink()
+        events.wait_for(BoardOffline, address=0)
+        events.wait_for(BoardOffline, address=1)
+        assert locker.states().compartment(1).door is DoorState.UNKNOWN
+        second = BoardEmulator("cu", (0, 1), baud=19200)
+        link.symlink_to(second.start_pty())  # plugged in again
+        second.open_door(0, 2)  # moved while we could not see
+        wait_for(lambda: len(events.of(BoardOnline, address=0)) == 2, timeout=5.0, message="back")
+        wait_for(lambda: locker.states().compartment(2).door is DoorState.OPEN, message="door 2")
+        assert locker.open(1, "txn-replug").outcome is OpenOutcome.OPENED
+        assert not events.of(DoorForced)  # first sight after the gap is not a movement
+    finally:
+        locker.close()
+        first.stop()
+        if second is not None:
+            second.stop()
 
 
 def _two_bus_locker(main_port: str, second_port: str) -> SerialLocker:
