@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 
 from hardware.errors import (
@@ -85,6 +86,7 @@ class SerialLocker(LockerBase):
                 int(comp.board or 0), int(comp.channel or 0)
             )
         self._pulse_time_pending: set[BoardKey] = set()
+        self._sent_at: dict[int, float] = {}  # compartment -> unlock frame last sent (bound)
         self._pollers: list[PollThread] = []
         self._life = threading.Lock()  # start()/close() one at a time
 
@@ -186,11 +188,25 @@ class SerialLocker(LockerBase):
         return bus.port if bus is not None else key[0]
 
     def _pulse(self, spec: CompartmentSpec) -> None:
-        """Send the unlock frame; boards may not acknowledge it (the door read confirms)."""
+        """Send the unlock frame; boards may not acknowledge it (the door read confirms).
+
+        LockerBase times the cool-down from before a pulse, but a frame can wait for its
+        turn on the bus: the cool-down is also kept between the frames on the wire.
+        """
         key = self._board_key(spec)
-        self._buses[key[0]].request(
-            self._unlock_frames[spec.number], address=key[1], want_reply=False, expect=UnlockAck
-        )
+        with self._lock:
+            last = self._sent_at.get(spec.number)
+        if last is not None:
+            remaining = last + self._timing.cooldown_s - time.monotonic()
+            if remaining > 0:
+                time.sleep(min(remaining, self._timing.cooldown_s))
+        try:
+            self._buses[key[0]].request(
+                self._unlock_frames[spec.number], address=key[1], want_reply=False, expect=UnlockAck
+            )
+        finally:
+            with self._lock:  # after the ack (or its wait): the frame is out by then
+                self._sent_at[spec.number] = time.monotonic()
 
     def _read(self, spec: CompartmentSpec) -> tuple[DoorState, bool | None]:
         """A fresh status read of the compartment's board (queued behind the poller)."""

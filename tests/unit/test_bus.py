@@ -151,11 +151,12 @@ class PtyBoard:
         steps = self.script(frame)
         for delay, out in steps:
             time.sleep(delay)
+            # Before the answer is out, a driver keeping one request in flight sends nothing.
+            if select.select([self.master], [], [], 0)[0]:
+                self.overlaps += 1
             os.write(self.master, out)
         if steps:
             self.replied_at.append(time.monotonic())
-            if select.select([self.master], [], [], 0)[0]:
-                self.overlaps += 1
 
     def stop(self) -> None:
         self._stop.set()
@@ -233,7 +234,8 @@ def test_status_round_trip() -> None:
 def test_one_request_in_flight_under_concurrent_callers() -> None:
     got: dict[int, list[BoardStatus]] = {}
     errors: list[Exception] = []
-    with rig(answer_status(latency=0.01)) as (board, bus):
+    # A generous reply timeout: a stalled board thread must not look like a second request.
+    with rig(answer_status(latency=0.01), reply_timeout_s=1.0) as (board, bus):
 
         def caller(address: int) -> None:
             try:
