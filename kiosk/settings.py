@@ -186,7 +186,7 @@ def _bus(t: Table) -> BusSpec:
         feedback=Feedback(
             t.get("feedback", str, "closed_when_set", choices=[f.value for f in Feedback])
         ),
-        pulse_ms=t.get("pulse_ms", int, 500, low=50, high=5000),
+        pulse_ms=t.get("pulse_ms", int, 0, low=50, high=5000) if t.has("pulse_ms") else None,
         reply_timeout_s=_ms(t, "reply_timeout_ms", 300, 20, 5000),
         gap_s=None if gap < 0 else gap / 1000,
         silence_s=_ms(t, "silence_ms", 25, 1, 1000),

@@ -226,7 +226,8 @@ class LockerBase:
         self._lock = threading.RLock()  # guards _seen, _health, _last_pulse, _results
         self._seen = {n: _Seen() for n in self._specs}
         self._health: dict[BoardKey, _Health] = {}
-        self._last_pulse: dict[int, float] = {}
+        self._last_pulse: dict[int, float] = {}  # when the last pulse started (forced-door test)
+        self._pulse_done: dict[int, float] = {}  # when the last pulse ended (cool-down)
         self._results: OrderedDict[str, OpenResult] = OrderedDict()
         self._open_locks = {n: threading.Lock() for n in self._specs}
         self._subscribers: list[Subscriber] = []
@@ -363,6 +364,7 @@ class LockerBase:
             try:
                 self._pulse(spec)
             except HardwareError as exc:
+                self._note_pulse_done(spec.number)  # part of a frame may have gone out
                 if pulses == 0:
                     with self._lock:  # nothing went out: a door that opens now is forced
                         if earlier is None:
@@ -372,6 +374,7 @@ class LockerBase:
                     return done(OpenOutcome.BOARD_OFFLINE, door_before=before, detail=str(exc))
                 why_jammed = f"door never read open; the retry pulse failed: {exc}"
                 break  # the first pulse went out: report jammed, with the reason
+            self._note_pulse_done(spec.number)
             pulses += 1
             first_pulse = first_pulse if first_pulse is not None else now
             common = {
@@ -410,9 +413,17 @@ class LockerBase:
                 return None
             time.sleep(min(self._timing.check_interval_s, max(0.0, deadline - now)))
 
-    def _wait_cooldown(self, number: int) -> None:
+    def _note_pulse_done(self, number: int) -> None:
         with self._lock:
-            last = self._last_pulse.get(number)
+            self._pulse_done[number] = time.monotonic()
+
+    def _wait_cooldown(self, number: int) -> None:
+        """Sleep until ``cooldown_s`` has passed since the end of this lock's last pulse.
+
+        Measured from the end: a pulse may wait for the bus or hold a relay for a while.
+        """
+        with self._lock:
+            last = self._pulse_done.get(number)
         if last is not None:
             remaining = self._timing.cooldown_s - (time.monotonic() - last)
             if remaining > 0:

@@ -52,7 +52,10 @@ class BusSpec:
     baud: int = 19200
     channels: int = 16  # channels per board
     feedback: Feedback = Feedback.CLOSED_WHEN_SET
-    pulse_ms: int = 500
+    # Unlock pulse length sent to boards whose family can set it; None leaves the board's
+    # own setting. Opt-in: the CU byte order is not confirmed by a manual, and a misread
+    # length could hold a solenoid far too long. Check one board before setting it.
+    pulse_ms: int | None = None
     reply_timeout_s: float = 0.3
     gap_s: float | None = None  # None: 3.5 character times + 1 ms at this baud rate
     silence_s: float = 0.025  # line silence that ends a frame of unknown length

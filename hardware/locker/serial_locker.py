@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 
 from hardware.errors import (
@@ -75,7 +74,11 @@ class SerialLocker(LockerBase):
                 key = (name, address)
                 self._board_specs[key] = []
                 self._status_frames[key] = codecs[name].status_request(address)
-                frame = codecs[name].pulse_time_request(address, spec.pulse_ms)
+                frame = (
+                    codecs[name].pulse_time_request(address, spec.pulse_ms)
+                    if spec.pulse_ms is not None
+                    else None
+                )
                 if frame is not None:
                     self._pulse_time_frames[key] = frame
         self._unlock_frames: dict[int, bytes] = {}
@@ -86,7 +89,6 @@ class SerialLocker(LockerBase):
                 int(comp.board or 0), int(comp.channel or 0)
             )
         self._pulse_time_pending: set[BoardKey] = set()
-        self._sent_at: dict[int, float] = {}  # compartment -> unlock frame last sent (bound)
         self._pollers: list[PollThread] = []
         self._life = threading.Lock()  # start()/close() one at a time
 
@@ -188,25 +190,11 @@ class SerialLocker(LockerBase):
         return bus.port if bus is not None else key[0]
 
     def _pulse(self, spec: CompartmentSpec) -> None:
-        """Send the unlock frame; boards may not acknowledge it (the door read confirms).
-
-        LockerBase times the cool-down from before a pulse, but a frame can wait for its
-        turn on the bus: the cool-down is also kept between the frames on the wire.
-        """
+        """Send the unlock frame; boards may not acknowledge it (the door read confirms)."""
         key = self._board_key(spec)
-        with self._lock:
-            last = self._sent_at.get(spec.number)
-        if last is not None:
-            remaining = last + self._timing.cooldown_s - time.monotonic()
-            if remaining > 0:
-                time.sleep(min(remaining, self._timing.cooldown_s))
-        try:
-            self._buses[key[0]].request(
-                self._unlock_frames[spec.number], address=key[1], want_reply=False, expect=UnlockAck
-            )
-        finally:
-            with self._lock:  # after the ack (or its wait): the frame is out by then
-                self._sent_at[spec.number] = time.monotonic()
+        self._buses[key[0]].request(
+            self._unlock_frames[spec.number], address=key[1], want_reply=False, expect=UnlockAck
+        )
 
     def _read(self, spec: CompartmentSpec) -> tuple[DoorState, bool | None]:
         """A fresh status read of the compartment's board (queued behind the poller)."""

@@ -74,6 +74,7 @@ def build(
     emulator_feedback: Feedback | None = None,
     ready: bool = True,
     echo: bool = False,
+    pulse_ms: int | None = None,
 ) -> Cabinet:
     baud, boards = FAMILIES[family]
     emulator = BoardEmulator(
@@ -85,7 +86,16 @@ def build(
         CompartmentSpec(n, bus="main", board=a, channel=ch, item_sensor=(n == 1))
         for n, (a, ch) in where.items()
     ]
-    bus = BusSpec("main", port, family, boards, baud=baud, feedback=feedback, reply_timeout_s=0.1)
+    bus = BusSpec(
+        "main",
+        port,
+        family,
+        boards,
+        baud=baud,
+        feedback=feedback,
+        reply_timeout_s=0.1,
+        pulse_ms=pulse_ms,
+    )
     locker = SerialLocker(specs, [bus], OPEN, POLL)
     events = EventRecorder(locker)
     try:
@@ -126,10 +136,21 @@ def test_open_reports_timings_then_door_closes(cab: Cabinet) -> None:
     assert not cab.events.of(DoorForced)
 
 
-def test_pulse_length_is_set_where_the_family_can(cab: Cabinet) -> None:
+def test_pulse_length_is_left_alone_unless_configured(cab: Cabinet) -> None:
     boards = FAMILIES[cab.family][1]
-    expected = 500 if cab.family == "cu" else None  # BusSpec.pulse_ms; 8a has no such command
-    assert [cab.emulator.pulse_ms(a) for a in boards] == [expected, expected]
+    assert [cab.emulator.pulse_ms(a) for a in boards] == [None, None]
+
+
+@pytest.mark.parametrize("family", ["cu", "8a"])
+def test_pulse_length_is_set_where_the_family_can(family: str) -> None:
+    cab = build(family, pulse_ms=700)
+    try:
+        boards = FAMILIES[family][1]
+        expected = 700 if family == "cu" else None  # 8a boards have no such command
+        assert [cab.emulator.pulse_ms(a) for a in boards] == [expected, expected]
+    finally:
+        cab.locker.close()
+        cab.emulator.stop()
 
 
 def test_high_channel_on_second_board(cab: Cabinet) -> None:
