@@ -24,6 +24,8 @@ from hardware.locker.base import (
     DoorClosed,
     DoorForced,
     DoorOpened,
+    DoorSensorFault,
+    DoorSensorOk,
     ItemChanged,
     Locker,
     LockerEvent,
@@ -157,6 +159,11 @@ def show_event(event: LockerEvent) -> None:
         ),
         BoardOffline: lambda e: f"ALARM: board {e.address} not answering ({e.reason})",
         BoardOnline: lambda e: f"board {e.address} answering",
+        DoorSensorFault: lambda e: (
+            f"ALARM: door sensor {e.compartment} unreliable "
+            f"({e.changes} changes in a short time); its door now reads unknown"
+        ),
+        DoorSensorOk: lambda e: f"door sensor {e.compartment} steady again ({e.door.value})",
     }
     text = texts.get(type(event), repr)(event)
     say(f"  {stamp} event: {text}")

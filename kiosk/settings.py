@@ -134,6 +134,8 @@ def _cabinet(t: Table) -> CabinetSpec:
         interval_s=_ms(p, "interval_ms", 250, 10, 60000),
         offline_after=p.get("offline_after", int, 3, low=1, high=100),
         stable_reads=p.get("stable_reads", int, 2, low=1, high=10),
+        chatter_changes=p.get("chatter_changes", int, 6, low=2, high=1000),
+        chatter_window_s=_ms(p, "chatter_window_ms", 10000, 100, 3600000),
     )
     p.finish()
     buses = tuple(_bus(b) for b in t.tables("buses"))

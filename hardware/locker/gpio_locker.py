@@ -25,7 +25,8 @@ from hardware.errors import (
     DeviceUnavailable,
     HardwareError,
 )
-from hardware.locker.base import BoardKey, DoorState, LockerBase, LockerState, PollThread
+from hardware.locker.base import BoardKey, DoorState, LockerState
+from hardware.locker.driver import LockerBase, PollThread
 from hardware.locker.layout import CompartmentSpec, GpioSpec, OpenTiming, PollTiming
 
 log = logging.getLogger(__name__)

@@ -101,6 +101,8 @@ class PollTiming:
     interval_s: float = 0.25  # one status read per board per interval
     offline_after: int = 3  # failed polls in a row before a board counts as offline
     stable_reads: int = 2  # equal readings before a polled door change counts (chatter)
+    chatter_changes: int = 6  # this many door changes within chatter_window_s: sensor faulty
+    chatter_window_s: float = 10.0  # ... and it must then be steady this long to be believed
 
 
 @dataclass(frozen=True)

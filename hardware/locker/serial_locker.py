@@ -19,16 +19,11 @@ from hardware.errors import (
     HardwareError,
     ProtocolError,
 )
-from hardware.locker.base import (
-    BoardKey,
-    DoorState,
-    LockerBase,
-    LockerState,
-    PollThread,
-)
+from hardware.locker.base import BoardKey, DoorState, LockerState
 from hardware.locker.bus import OpenPort, SerialBus
 from hardware.locker.codecs import get_codec
 from hardware.locker.codecs.base import BoardStatus, Codec, PulseTimeReply, UnlockAck
+from hardware.locker.driver import LockerBase, PollThread
 from hardware.locker.layout import BusSpec, CompartmentSpec, OpenTiming, PollTiming
 
 log = logging.getLogger(__name__)
@@ -222,7 +217,7 @@ class SerialLocker(LockerBase):
         except HardwareError as exc:
             self._board_result(key, ok=False, reason=str(exc))
             with self._lock:
-                if key in self._pulse_time_frames and self._health[key].online is False:
+                if key in self._pulse_time_frames and self._board_online(key) is False:
                     self._pulse_time_pending.add(key)  # it may come back after a power cut
             return
         self._board_result(key, ok=True)

@@ -25,7 +25,8 @@ from hardware.errors import (
     ProtocolError,
     UnknownCompartment,
 )
-from hardware.locker.base import BoardKey, DoorState, LockerBase, LockerState, PollThread
+from hardware.locker.base import BoardKey, DoorState, LockerState
+from hardware.locker.driver import LockerBase, PollThread
 from hardware.locker.layout import CompartmentSpec, OpenTiming, PollTiming, SimulationSpec
 
 log = logging.getLogger(__name__)
