@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from hardware.errors import ConfigurationError
-from hardware.locker.codecs import get_codec
+from hardware.locker.codecs import get_codec, split_frames
 from hardware.locker.emulator_board import Boards
 from hardware.locker.layout import Feedback
 
@@ -294,14 +294,10 @@ class BoardEmulator:
                 return  # the bytes take this long to arrive on a real wire
             if self.echo:
                 port.write(data)  # a half-duplex adapter hears itself
-            buf += data
-            while True:
-                frame, used = self.codec.split_frame(bytes(buf))
-                del buf[:used]
-                if frame is not None:
-                    self._respond(port, frame)
-                elif used == 0:
-                    break
+            frames, rest = split_frames(self.codec, bytes(buf + data))
+            buf[:] = rest
+            for frame in frames:
+                self._respond(port, frame)
             last_rx = time.monotonic()
 
     def _respond(self, port: _Port, frame: bytes) -> None:

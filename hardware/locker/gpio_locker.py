@@ -228,22 +228,16 @@ class GpioLocker(LockerBase):
                     initial_value=False,
                     pin_factory=self._factory,
                 )
-            if spec.door_sensor:
-                with _gpio_boundary(f"compartment {number}: door pin {spec.door_pin}"):
-                    self._doors[number] = DigitalInputDevice(
-                        spec.door_pin,
-                        pull_up=gpio.door_pull_up,
-                        bounce_time=bounce,
-                        pin_factory=self._factory,
-                    )
-            if spec.item_sensor:
-                with _gpio_boundary(f"compartment {number}: item pin {spec.item_pin}"):
-                    self._items[number] = DigitalInputDevice(
-                        spec.item_pin,
-                        pull_up=gpio.item_pull_up,
-                        bounce_time=bounce,
-                        pin_factory=self._factory,
-                    )
+            inputs = (
+                (spec.door_sensor, "door", spec.door_pin, gpio.door_pull_up, self._doors),
+                (spec.item_sensor, "item", spec.item_pin, gpio.item_pull_up, self._items),
+            )
+            for wanted, what, pin, pull_up, devices in inputs:
+                if wanted:
+                    with _gpio_boundary(f"compartment {number}: {what} pin {pin}"):
+                        devices[number] = DigitalInputDevice(
+                            pin, pull_up=pull_up, bounce_time=bounce, pin_factory=self._factory
+                        )
 
     def _release_pins(self) -> None:
         """Relays off first, then every device closed; goes on past errors (logged)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hardware.errors import ChecksumError, ConfigurationError, ProtocolError
-from hardware.locker.codecs import get_codec
+from hardware.locker.codecs import get_codec, split_frames
 from hardware.locker.codecs.base import BoardStatus, StatusRequest, UnlockAck, UnlockRequest
 from hardware.locker.codecs.xor8a import CODEC
 
@@ -19,15 +19,8 @@ def split_all(chunks: list[bytes]) -> list[bytes]:
     buf = b""
     frames: list[bytes] = []
     for chunk in chunks:
-        buf += chunk
-        while True:
-            frame, used = CODEC.split_frame(buf)
-            assert 0 <= used <= len(buf)
-            buf = buf[used:]
-            if frame is not None:
-                frames.append(frame)
-            elif used == 0:
-                break
+        found, buf = split_frames(CODEC, buf + chunk)
+        frames += found
     return frames
 
 

@@ -16,6 +16,19 @@ _FAMILIES = {
 }
 
 
+def split_frames(codec: Codec, buf: bytes) -> tuple[list[bytes], bytes]:
+    """Every complete frame at the start of ``buf`` and the bytes left over (garbage
+    between frames dropped), by repeated ``codec.split_frame``."""
+    frames: list[bytes] = []
+    while True:
+        frame, used = codec.split_frame(buf)
+        buf = buf[used:]
+        if frame is not None:
+            frames.append(frame)
+        elif used == 0:
+            return frames, buf
+
+
 def families() -> tuple[str, ...]:
     """The family names a bus may use in config."""
     return tuple(_FAMILIES)
