@@ -1,12 +1,12 @@
 """The identity and address files of a Belgian eID: typed values (parsing comes below).
 
-``national_number`` never appears in ``repr``/``str``: a log line or an exception that
-shows an Identity cannot leak it.
+``repr``/``str`` of an Identity show the card number and document type only: a log line
+or an exception that shows one cannot leak the national number or other personal data.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 
@@ -27,7 +27,7 @@ class PartialDate:
         return f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Identity:
     """Every field of the identity file (tags 01-1F); absent fields are None."""
 
@@ -36,7 +36,7 @@ class Identity:
     validity_begin: date | None
     validity_end: date | None
     issuing_municipality: str | None
-    national_number: str = field(repr=False)  # never in repr, str or logs
+    national_number: str  # never in repr, str or logs: see __repr__
     surname: str
     given_names: str
     third_initial: str | None
@@ -59,11 +59,13 @@ class Identity:
     basic_key_hash: bytes | None = None
     version: bytes | None = None  # tag 00 at the start (newer cards)
 
-    def __str__(self) -> str:
-        return f"Identity(card {self.card_number}, {self.given_names} {self.surname})"
+    def __repr__(self) -> str:
+        return f"Identity(card_number={self.card_number!r}, document_type={self.document_type!r})"
+
+    __str__ = __repr__
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Address:
     """The address file."""
 
@@ -71,3 +73,8 @@ class Address:
     postal_code: str
     municipality: str
     version: bytes | None = None
+
+    def __repr__(self) -> str:
+        return "Address(<hidden>)"
+
+    __str__ = __repr__
