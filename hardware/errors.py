@@ -37,3 +37,7 @@ class UnknownCompartment(HardwareError, LookupError):
 
 class ConfigurationError(HardwareError, ValueError):
     """The driver was given a wiring it cannot work with."""
+
+
+class CardDataError(ProtocolError):
+    """A card file is malformed (TLV, dates, certificate); the message names the field."""
