@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages the project needs at run or test time (later issues add pcscd, SDL ...).
-APT_PACKAGES :=
+# Debian packages the project needs at run or test time: the PC/SC service and the
+# vsmartcard virtual reader (eID tests, demo), and what pyscard needs to build (no wheel).
+APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig
 # On a Raspberry Pi the lgpio pin factory needs these to build its wheel.
 PI_APT_PACKAGES := swig liblgpio-dev
 IS_PI := $(shell grep -qi 'raspberry pi' /proc/device-tree/model 2>/dev/null && echo yes)
