@@ -251,26 +251,21 @@ def parse_address(data: bytes) -> Address:
 
 # Month abbreviations as printed on cards issued in Dutch, French and German, plus the
 # full names and common variants; accents are removed before the look-up (MÄR -> MAR).
-_MONTHS: dict[str, int] = {}
-for _number, _names in enumerate(
-    (
-        "JAN JANV JANVIER JANUARI JANUAR",
-        "FEB FEBR FEV FEVR FEVRIER FEBRUARI FEBRUAR",
-        "MAR MARS MAAR MAART MRT MAER MARZ MAERZ MRZ",
-        "APR AVR AVRIL APRIL",
-        "MAI MEI",
-        "JUN JUIN JUNI",
-        "JUL JUIL JUILLET JULI",
-        "AUG AOU AOUT AUGUSTUS AUGUST",
-        "SEP SEPT SEPTEMBRE SEPTEMBER",
-        "OCT OKT OCTOBRE OCTOBER OKTOBER",
-        "NOV NOVEMBRE NOVEMBER",
-        "DEC DEZ DECEMBRE DECEMBER DEZEMBER",
-    ),
-    start=1,
-):
-    for _name in _names.split():
-        _MONTHS[_name] = _number
+_MONTH_NAMES = (
+    "JAN JANV JANVIER JANUARI JANUAR",
+    "FEB FEBR FEV FEVR FEVRIER FEBRUARI FEBRUAR",
+    "MAR MARS MAAR MAART MRT MAER MARZ MAERZ MRZ",
+    "APR AVR AVRIL APRIL",
+    "MAI MEI",
+    "JUN JUIN JUNI",
+    "JUL JUIL JUILLET JULI",
+    "AUG AOU AOUT AUGUSTUS AUGUST",
+    "SEP SEPT SEPTEMBRE SEPTEMBER",
+    "OCT OKT OCTOBRE OCTOBER OKTOBER",
+    "NOV NOVEMBRE NOVEMBER",
+    "DEC DEZ DECEMBRE DECEMBER DEZEMBER",
+)
+_MONTHS = {name: n for n, names in enumerate(_MONTH_NAMES, start=1) for name in names.split()}
 
 
 def _plain(text: str) -> str:
@@ -412,9 +407,9 @@ def identity_json(
     """
 
     def iso(value: date | PartialDate | None) -> str | None:
-        return (
-            None if value is None else value.isoformat() if isinstance(value, date) else value.iso()
-        )
+        if value is None:
+            return None
+        return value.isoformat() if isinstance(value, date) else value.iso()
 
     def hexed(value: bytes | None) -> str | None:
         return None if value is None else value.hex()
