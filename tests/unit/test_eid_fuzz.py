@@ -217,3 +217,48 @@ def check_birth_date(text: str) -> None:
     assert result.month is None or 1 <= result.month <= 12
     assert result.day is None or result.month is not None
     result.iso()
+
+
+card_text = st.text(
+    st.characters(blacklist_categories=["Cs", "Zs", "Cc", "Zl", "Zp"]), min_size=1, max_size=300
+)
+
+
+@FUZZ
+@given(
+    card_number=st.text("0123456789ABZ", min_size=9, max_size=12),
+    number=st.text("0123456789", min_size=11, max_size=11),
+    surname=card_text,
+    given_names=card_text,
+    birth_place=card_text,
+    chip=st.binary(min_size=16, max_size=16),
+    family=st.booleans(),
+)
+def test_generated_identity_reads_back(
+    card_number: str,
+    number: str,
+    surname: str,
+    given_names: str,
+    birth_place: str,
+    chip: bytes,
+    family: bool,
+) -> None:
+    fields = [
+        (0x01, card_number.encode()),
+        (0x02, chip),
+        (0x06, number.encode()),
+        (0x07, surname.encode()),
+        (0x08, given_names.encode()),
+        (0x0B, birth_place.encode()),
+        (0x0F, b"11"),
+    ]
+    if family:
+        fields.append((0x14, b""))
+    identity = parse_identity(encode(fields) + bytes(20))
+    assert (identity.card_number, identity.national_number) == (card_number, number)
+    assert (identity.surname, identity.given_names) == (surname, given_names)
+    assert identity.birth_place == birth_place
+    assert identity.chip_number == chip
+    assert identity.member_of_family is family
+    if number not in card_number:  # the card number may show in a repr, the number not
+        assert number not in repr(identity)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -524,3 +525,9 @@ def test_mask_national_number() -> None:
     assert mask_national_number("71715100070") == "*******0070"
     assert mask_national_number("71.71.51-000.70") == "*******0070"
     assert mask_national_number("123") == "***"
+
+
+def test_missing_specimen_folder_skips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "SPECIMENS", tmp_path / "absent")
+    with pytest.raises(pytest.skip.Exception, match="specimen eID files not found"):
+        specimen("Alice_Identity.tlv")
