@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardware.eid.identity import DOCUMENT_TYPES
 from hardware.locker.codecs import families, get_codec
 from hardware.locker.layout import (
     BusSpec,
@@ -29,6 +30,7 @@ DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.toml"
 DRIVERS = ("serial", "gpio", "simulated")
 LANGUAGES = ("nl", "fr", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+EID_DRIVERS = ("pcsc", "simulated")
 SIZES = ("S", "M", "L")
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 EMULATOR_PORT = "emulator"  # a bus port of this name runs the built-in board emulator
@@ -59,6 +61,25 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class EidSettings:
+    """The Belgian eID reader (``[eid]``); without the section: the simulated reader.
+
+    The pepper file is only named here; ``bootstrap`` reads it at start-up
+    (``hardware.eid.privacy.load_pepper``), so a missing file stops the kiosk there.
+    """
+
+    driver: str = "simulated"  # "pcsc" | "simulated"
+    reader: str = ""  # PC/SC reader name; "" = the first reader found
+    trust_dir: str = ""  # directory of trusted root certificates; "" = none
+    accept_unverified: bool = False  # accept cards whose files are not proven authentic
+    read_photo: bool = False  # read the photo (~3 KB) to check its hash
+    pepper_file: str = ""  # secret for borrower keys; required for the pcsc driver
+    grace_days: int = 0  # an expired card is still accepted this many days
+    accepted_document_types: tuple[str, ...] | None = None  # None: every document type
+    read_timeout_s: float = 10.0  # longest a whole card read may take
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the kiosk is configured with."""
 
@@ -66,6 +87,7 @@ class Settings:
     logging: LoggingSettings
     locker: CabinetSpec
     source: str = "<defaults>"
+    eid: EidSettings = field(default_factory=EidSettings)
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -106,10 +128,83 @@ def parse_settings(data: dict[str, Any], source: str = "<dict>") -> Settings:
     )
     log_t.finish()
     locker = _cabinet(root.table("locker"))
+    eid = _eid(root.table("eid"))
     root.finish()
     if errors:
         raise ConfigError(source, errors.items)
-    return Settings(kiosk, LoggingSettings(level.upper()), locker, source)
+    return Settings(kiosk, LoggingSettings(level.upper()), locker, source, eid)
+
+
+# --- the eID reader ---------------------------------------------------------------------
+
+
+def _eid(t: Table) -> EidSettings:
+    driver = t.get("driver", str, "simulated", choices=EID_DRIVERS)
+    trust_dir = t.get("trust_dir", str, "")
+    accept_unverified = t.get("accept_unverified", bool, False)
+    pepper_file = t.get("pepper_file", str, "")
+    types: tuple[str, ...] | None = None
+    if t.has("accepted_document_types"):
+        types = tuple(_document_types(t))
+    settings = EidSettings(
+        driver=driver,
+        reader=t.get("reader", str, ""),
+        trust_dir=trust_dir,
+        accept_unverified=accept_unverified,
+        read_photo=t.get("read_photo", bool, False),
+        pepper_file=pepper_file,
+        grace_days=t.get("grace_days", int, 0, low=0, high=3650),
+        accepted_document_types=types,
+        read_timeout_s=_ms(t, "read_timeout_ms", 10000, 500, 120000),
+    )
+    if driver == "pcsc":
+        # Checked here so `config check` catches it; the file itself is read at start-up.
+        t.check(
+            bool(pepper_file.strip()),
+            "pepper_file",
+            "missing; the pcsc reader needs the secret pepper file that borrower keys are "
+            "derived from (e.g. /etc/digibank-kiosk/pepper, readable by the kiosk only)",
+        )
+        t.check(
+            bool(trust_dir.strip()) or accept_unverified,
+            "trust_dir",
+            "missing; without trusted root certificates no card can be verified and every "
+            "card is refused: set trust_dir, or accept_unverified = true",
+        )
+    t.finish()
+    return settings
+
+
+def _document_types(t: Table) -> list[str]:
+    key = "accepted_document_types"
+    codes = t.get_list(key, str)  # reports items that are not text
+    raw = t.data[key] if isinstance(t.data[key], list) else []
+    for index, code in enumerate(raw):
+        if not isinstance(code, str):
+            continue
+        if not (code.isascii() and code.isdigit()) or int(code) not in DOCUMENT_TYPES:
+            t.errors.add(
+                f"{t.key_path(key)}[{index}]",
+                f"{code!r} is not a document type code; known codes: "
+                + _ranges(sorted(DOCUMENT_TYPES)),
+            )
+    t.check(
+        t.data[key] != [],
+        key,
+        "empty: no card would be accepted; leave the key out to accept every document type",
+    )
+    return codes
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[1, 6, 7, 8, 11]`` -> ``"1, 6-8, 11"``."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
 # --- the cabinet --------------------------------------------------------------------------
