@@ -141,8 +141,10 @@ def _text(tag: int, name: str, value: bytes) -> str:
     return text.strip()
 
 
-def _card_date(tag: int, name: str, value: bytes) -> date:
+def _card_date(tag: int, name: str, value: bytes) -> date | None:
     text = _text(tag, name, value)
+    if not text:
+        return None  # card policy refuses a card without validity dates, not the parser
     match = re.fullmatch(r"(\d{1,2})[.\-/ ](\d{1,2})[.\-/ ](\d{4})", text)
     if match:
         day, month, year = (int(part) for part in match.groups())
@@ -153,7 +155,9 @@ def _card_date(tag: int, name: str, value: bytes) -> date:
     raise CardDataError(f"{name} (tag 0x{tag:02X}) is not a DD.MM.YYYY date")
 
 
-# Identity file: tag -> (field name, kind). Kinds: text, optional text, bytes, date.
+# Identity file: tag -> (field name, kind). Kinds: "required" text that may not be empty,
+# "present" text that must be there but may be empty (a person with one name), "text"
+# (empty -> None), "bytes", "date" (DD.MM.YYYY; empty -> None), "birth", "flag".
 _IDENTITY_TAGS: dict[int, tuple[str, str]] = {
     0x01: ("card_number", "required"),
     0x02: ("chip_number", "bytes"),

@@ -417,6 +417,21 @@ def test_invalid_utf8_names_the_tag() -> None:
 def test_bad_validity_date() -> None:
     with pytest.raises(CardDataError, match=r"validity end \(tag 0x04\)"):
         parse_identity(tlv(*MINIMAL, (0x04, b"31.02.2030")))
+    with pytest.raises(CardDataError, match=r"validity begin \(tag 0x03\)"):
+        parse_identity(tlv(*MINIMAL, (0x03, b"2030-01-01")))
+    assert parse_identity(tlv(*MINIMAL, (0x04, b""))).validity_end is None
+
+
+@pytest.mark.parametrize("tag", [0x01, 0x06, 0x0F])
+def test_empty_mandatory_text(tag: int) -> None:
+    fields = [(t, b"" if t == tag else v) for t, v in MINIMAL]
+    with pytest.raises(CardDataError, match=f"tag 0x{tag:02X}.*empty"):
+        parse_identity(tlv(*fields))
+
+
+def test_empty_names_are_kept() -> None:
+    fields = [(t, b"" if t == 0x07 else v) for t, v in MINIMAL]
+    assert parse_identity(tlv(*fields)).surname == ""
 
 
 @pytest.mark.parametrize(
