@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 PHOTO_HASH_TAG = 0x11
 # Photo-hash length -> the hash the card uses for it (and, on RSA cards, for signatures).
-_HASH_BY_LENGTH: dict[int, Callable[[], hashes.HashAlgorithm]] = {
+_HASH_BY_LENGTH: dict[int, type[hashes.HashAlgorithm]] = {
     20: hashes.SHA1,
     32: hashes.SHA256,
     48: hashes.SHA384,
@@ -66,9 +66,14 @@ def der_length_trim(data: bytes) -> bytes:
 def load_certificate(data: bytes, what: str = "certificate") -> x509.Certificate:
     """Parse a (possibly zero padded) DER certificate; ``CardDataError`` naming ``what``."""
     try:
-        return x509.load_der_x509_certificate(der_length_trim(data))
-    except (CardDataError, ValueError) as exc:
+        der = der_length_trim(data)
+    except CardDataError as exc:
         raise CardDataError(f"{what} is not a valid certificate: {exc}") from None
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        # cryptography's parse error is a debugging dump, not something to show.
+        raise CardDataError(f"{what} is not a valid certificate: malformed DER") from None
 
 
 def _load_root_file(path: Path) -> list[x509.Certificate]:
@@ -128,7 +133,11 @@ def _rsa_signature(key: rsa.RSAPublicKey, signature: bytes) -> bytes:
 class _Signer:
     """Verifies signatures with the RRN key; remembers the algorithm that worked."""
 
-    def __init__(self, key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey, hash_order: list):
+    def __init__(
+        self,
+        key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey,
+        hash_order: list[type[hashes.HashAlgorithm]],
+    ):
         self.key = key
         self.hash_order = hash_order  # RSA: preferred hash first, the others as retries
         self.algorithm: str | None = None
