@@ -105,6 +105,23 @@ def _read(path: Path, *, required: bool) -> bytes | None:
         raise ConfigurationError(f"cannot read card file {path}: {exc.strerror}") from None
 
 
+def _card_files(found: dict[str, bytes | None], applet_version: int | None) -> CardFiles:
+    identity, identity_signature = found["identity"], found["identity_signature"]
+    assert identity is not None and identity_signature is not None  # read as required
+    atr = found.get("atr") or ATR_17
+    return CardFiles(
+        identity=identity,
+        identity_signature=identity_signature,
+        address=found.get("address"),
+        address_signature=found.get("address_signature"),
+        rrn_certificate=found.get("rrn_certificate"),
+        photo=found.get("photo"),
+        root_certificate=found.get("root_certificate"),
+        atr=atr,
+        applet_version=applet_version or applet_version_for_atr(atr),
+    )
+
+
 def load_card_dir(path: str | Path) -> CardFiles:
     """Load a card directory (see the module docstring); a missing identity is an error.
 
@@ -113,12 +130,11 @@ def load_card_dir(path: str | Path) -> CardFiles:
     directory = Path(path)
     if not directory.is_dir():
         raise ConfigurationError(f"card directory not found: {directory}")
-    values: dict[str, bytes | None] = {
+    found = {
         name: _read(directory / file_name, required=name in _REQUIRED)
         for name, file_name in FILE_NAMES.items()
     }
-    atr = values.pop("atr") or ATR_17
-    return CardFiles(**values, atr=atr, applet_version=applet_version_for_atr(atr))  # type: ignore[arg-type]
+    return _card_files(found, applet_version=None)
 
 
 def save_card_dir(files: CardFiles, path: str | Path) -> None:
@@ -152,9 +168,5 @@ def load_specimen(prefix_dir: str | Path, kind: Literal["rsa", "ec"] = "rsa") ->
     except KeyError:
         raise ConfigurationError(f"unknown specimen kind {kind!r} (rsa or ec)") from None
     directory = Path(prefix_dir)
-    values: dict[str, bytes | None] = {
-        name: _read(directory / names[name], required=True) for name in names
-    }
-    atr = values.pop("atr", None) or ATR_17
-    values.setdefault("root_certificate", None)
-    return CardFiles(**values, atr=atr, applet_version=0x17)  # type: ignore[arg-type]
+    found = {name: _read(directory / file_name, required=True) for name, file_name in names.items()}
+    return _card_files(found, applet_version=0x17)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 
-from hardware.eid.cardfiles import ATR_18, CardFiles, load_card_dir, save_card_dir
+from hardware.eid.cardfiles import ATR_18, CardFiles, load_card_dir, load_specimen, save_card_dir
 from hardware.eid.cardmaker import TestPki, encode_tlv, make_card, make_photo
 from hardware.eid.identity import parse_identity, parse_tlv
 from hardware.eid.verify import der_length_trim, load_certificate, load_trusted_roots
@@ -161,3 +162,23 @@ def test_repr_shows_no_personal_data(rsa_pki: TestPki) -> None:
     for text in (repr(card), str(card)):
         assert NATIONAL_NUMBER not in text and "Peeters" not in text
         assert "bytes" in text
+
+
+SPECIMENS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "eid"
+
+
+@pytest.mark.parametrize(("kind", "has_root"), [("rsa", True), ("ec", False)])
+def test_specimens_map_into_card_files(kind: str, has_root: bool) -> None:
+    if not SPECIMENS.is_dir():
+        pytest.skip(f"Belgian eID specimen files not found at {SPECIMENS} (see its NOTICE.md)")
+    card = load_specimen(SPECIMENS, kind)
+    assert parse_identity(card.identity).surname.upper() == "SPECIMEN"
+    assert card.photo is not None and card.photo[:2] == b"\xff\xd8"
+    assert (card.root_certificate is not None) == has_root
+    assert card.applet_version == 0x17
+    assert "SPECIMEN" not in repr(card) and "71715100070" not in repr(card)
+
+
+def test_load_specimen_names_a_missing_folder(tmp_path) -> None:
+    with pytest.raises(ConfigurationError, match="Alice_Identity"):
+        load_specimen(tmp_path, "rsa")
