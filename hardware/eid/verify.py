@@ -110,8 +110,32 @@ def load_trusted_roots(directory: str | Path) -> list[x509.Certificate]:
     for path in sorted(root_dir.iterdir()):
         if path.name.startswith(".") or not path.is_file():
             continue
-        roots.extend(_load_root_file(path))
+        for cert in _load_root_file(path):
+            if not is_root_certificate(cert):
+                raise ConfigurationError(
+                    f"{path} is not a root certificate (issued by "
+                    f"{cert.issuer.rfc4514_string()}): put only the self-signed Belgium Root "
+                    "CA certificates in the trust directory"
+                )
+            roots.append(cert)
     return roots
+
+
+def is_root_certificate(cert: x509.Certificate) -> bool:
+    """True for a self-issued CA certificate (a root), as the Belgium Root CAs on cards are.
+
+    Only roots may be trusted: trusting an intermediate such as the Citizen CA would let
+    any citizen sign forged identity files with the signature key of their own card.
+    """
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return True  # old v1-style roots carry no extensions
+    except ValueError:
+        return False  # an extension that does not parse: not a root to rely on
+    return constraints.ca
 
 
 def _photo_hash(identity: bytes) -> bytes | None:
@@ -279,13 +303,15 @@ def _verify(
             notes.append("photo matches")
 
     suffix = f" ({'; '.join(notes)})" if notes else ""
-    if not trusted_roots:
+    # Intermediates are never trusted (see is_root_certificate), whoever passed them.
+    roots = [root for root in trusted_roots if is_root_certificate(root)]
+    if not roots:
         return Verification(
             VerificationStatus.UNTRUSTED_ROOT,
             f"signatures valid, but no trusted root certificates configured{suffix}",
             algorithm,
         )
-    if not any(_issued_by(rrn, root) for root in trusted_roots):
+    if not any(_issued_by(rrn, root) for root in roots):
         issuer = rrn.issuer.rfc4514_string()
         return Verification(
             VerificationStatus.UNTRUSTED_ROOT,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from hardware.eid.base import VerificationStatus
 from hardware.eid.cardfiles import CardFiles, load_specimen
@@ -327,3 +331,64 @@ def test_der_length_trim_cuts_padding() -> None:
     assert der_length_trim(b"\x30\x03abc" + bytes(10)) == b"\x30\x03abc"
     long = b"\x30\x82\x01\x00" + b"x" * 256
     assert der_length_trim(long + bytes(100)) == long
+
+
+# --- only roots are trusted ---------------------------------------------------------------
+
+
+def _intermediate_and_leaf(pki: TestPki):
+    """A Citizen-CA-like intermediate under ``pki``'s root and a citizen key under it."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key, leaf_key = (
+        ec.generate_private_key(ec.SECP384R1()),
+        ec.generate_private_key(ec.SECP384R1()),
+    )
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test Citizen CA")])
+
+    def build(subject, issuer, key, signer, ca: bool) -> x509.Certificate:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .sign(signer, hashes.SHA384())
+        )
+
+    intermediate = build(ca_name, pki.root_certificate.subject, ca_key, pki.root_key, True)
+    leaf_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a citizen (Signature)")])
+    leaf = build(leaf_name, ca_name, leaf_key, ca_key, False)
+    return intermediate, leaf, leaf_key
+
+
+def test_identity_signed_by_a_citizen_key_under_a_trusted_intermediate_is_untrusted(
+    ec_pki,
+) -> None:
+    # A citizen holds the signature key of their own card: trusting the Citizen CA would
+    # let them sign any identity. Only direct issuance by a root counts.
+    intermediate, leaf, leaf_key = _intermediate_and_leaf(ec_pki)
+    forger = dataclasses.replace(ec_pki, rrn_key=leaf_key, rrn_certificate=leaf)
+    forged = _card(forger)
+    result = verify_files(forged, [ec_pki.root_certificate, intermediate])
+    assert result.status == V.UNTRUSTED_ROOT
+    assert verify_files(forged, [intermediate]).status == V.UNTRUSTED_ROOT
+
+
+def test_intermediate_in_the_trust_directory_is_named(tmp_path, ec_pki) -> None:
+    intermediate, _, _ = _intermediate_and_leaf(ec_pki)
+    ec_pki.write_trust_dir(tmp_path)
+    (tmp_path / "citizen-ca.pem").write_bytes(intermediate.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(ConfigurationError, match=r"citizen-ca\.pem is not a root"):
+        load_trusted_roots(tmp_path)
+
+
+@needs_specimens
+def test_specimen_citizen_ca_is_refused_as_a_trusted_root(tmp_path) -> None:
+    (tmp_path / "Alice_CACertificate.tlv").write_bytes(
+        (SPECIMENS / "Alice_CACertificate.tlv").read_bytes()
+    )
+    with pytest.raises(ConfigurationError, match=r"Alice_CACertificate\.tlv is not a root"):
+        load_trusted_roots(tmp_path)
