@@ -11,6 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hardware.eid.base import VerificationStatus
 from hardware.eid.cardfiles import CardFiles, load_specimen
@@ -392,3 +394,31 @@ def test_specimen_citizen_ca_is_refused_as_a_trusted_root(tmp_path) -> None:
     )
     with pytest.raises(ConfigurationError, match=r"Alice_CACertificate\.tlv is not a root"):
         load_trusted_roots(tmp_path)
+
+
+# --- random bytes: always an outcome, never the unexpected-error path ---------------------
+
+
+@pytest.fixture(scope="module")
+def good_cards(rsa_pki, ec_pki) -> list[CardFiles]:
+    return [_card(rsa_pki), _card(ec_pki, applet_version=0x18)]
+
+
+_FILES = ["identity", "identity_signature", "address", "address_signature", "rrn_certificate"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    which=st.sampled_from(_FILES),
+    kind=st.integers(0, 1),
+    data=st.one_of(
+        st.binary(max_size=600), st.builds(lambda n: b"\x30\x82" + bytes(n), st.integers(0, 40))
+    ),
+)
+def test_any_bytes_in_any_file_give_a_planned_outcome(good_cards, which, kind, data) -> None:
+    card = dataclasses.replace(good_cards[kind], **{which: data})
+    root = good_cards[kind].root_certificate
+    assert root is not None
+    result = verify_files(card, [load_certificate(root)], check_photo=True)
+    assert result.status in (V.BAD_SIGNATURE, V.NOT_CHECKED), result
+    assert result.reason and not result.reason.startswith("verification failed")
