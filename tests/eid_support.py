@@ -1,8 +1,325 @@
-"""Shared helpers for the eID tests: specimen folder, and a private pcscd with vpcd."""
+"""Shared helpers for the eID tests: the specimen folder, and a private pcscd with vpcd.
+
+``start_pcscd()`` runs Debian's ``pcscd --foreground`` as a child process (its own PID)
+with a private reader configuration: only vsmartcard's vpcd, on free TCP ports, so it
+never clashes with a system pcscd or with another test session on the same machine.
+
+pcsc-lite 1.9.9's daemon ignores ``PCSCLITE_CSOCK_NAME`` (it always binds
+``/run/pcscd/pcscd.comm``); the client library honours it. So the daemon runs in its own
+mount namespace (``unshare``) where a temporary directory is bind-mounted over
+``/run/pcscd``, and this process points ``PCSCLITE_CSOCK_NAME`` at the socket in that
+directory. libpcsclite reads the variable once, at the first PC/SC call of the process:
+``claim_socket_path()`` must run before any pyscard call (the integration conftest does
+it at import). Without ``unshare`` rights the daemon falls back to the default socket,
+and the tests skip when a system pcscd already holds it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPECIMEN_DIR = REPO_ROOT.parent / "shared" / "testdata" / "eid"
+
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+DEFAULT_SOCKET = Path("/run/pcscd/pcscd.comm")
+READER_NAME = "Virtual PCD 00 00"  # vpcd's first slot: "<FRIENDLYNAME> 00 00"
+READER_WAIT_S = 10.0
+STOP_WAIT_S = 5.0
+
+_claimed: Path | None = None
+
+
+class PcscdUnavailable(RuntimeError):
+    """A private pcscd cannot run on this machine (a reason to skip, not a failure)."""
+
+
+def claim_socket_path() -> Path:
+    """Point this process's PC/SC client at a private pcscd socket path (idempotent).
+
+    Must run before the first pyscard call in the process; returns the socket path.
+    """
+    global _claimed
+    if _claimed is None:
+        existing = os.environ.get("PCSCLITE_CSOCK_NAME")
+        if existing:
+            _claimed = Path(existing)
+        else:
+            base = Path(tempfile.mkdtemp(prefix="digibank-pcscd-"))
+            _claimed = base / "pcscd.comm"
+            os.environ["PCSCLITE_CSOCK_NAME"] = str(_claimed)
+    return _claimed
+
+
+def missing_tools() -> str | None:
+    """Why a private pcscd with vpcd cannot run here, or None when it can."""
+    if shutil.which("pcscd") is None and not Path("/usr/sbin/pcscd").exists():
+        return "pcscd is not installed (apt install pcscd; `make test` does it)"
+    if not VPCD_DRIVER.exists():
+        return f"vsmartcard-vpcd is not installed ({VPCD_DRIVER} missing)"
+    try:
+        import smartcard.scard  # noqa: F401
+    except ImportError as exc:
+        return f"pyscard is not importable: {exc}"
+    return None
+
+
+def _pcscd() -> str:
+    return shutil.which("pcscd") or "/usr/sbin/pcscd"
+
+
+def _free_port_pair() -> int:
+    """A TCP port p with p and p+1 free (vpcd opens two slots on consecutive ports)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port >= 65535:
+            continue
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("0.0.0.0", port))
+                b.bind(("0.0.0.0", port + 1))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free TCP port pair for vpcd")
+
+
+def _socket_answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def _can_unshare() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "true"],
+        capture_output=True,
+        timeout=5,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+def list_readers() -> tuple[int, list[str]]:
+    """(hresult, reader names) from a fresh PC/SC context: 0 and the names when all is well."""
+    from smartcard import scard
+
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        return hresult, []
+    try:
+        hresult, names = scard.SCardListReaders(context, [])
+        return hresult, list(names or [])
+    finally:
+        scard.SCardReleaseContext(context)
+
+
+@dataclass
+class Pcscd:
+    """A running private pcscd: its process, the vpcd port and the virtual reader name."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    socket_path: Path
+    workdir: Path
+    reader: str = READER_NAME
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of pcscd's own log (it logs no APDUs: pcscd runs without ``--apdu``)."""
+        try:
+            text = (self.workdir / "pcscd.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after ``STOP_WAIT_S``; safe to call twice."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_WAIT_S)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_pcscd(socket_path: Path | None = None, *, with_vpcd: bool = True) -> Pcscd:
+    """Start a private pcscd (with vpcd) and wait, bounded, until it serves its reader.
+
+    ``socket_path`` defaults to ``claim_socket_path()`` (what this process's pyscard
+    uses). Any other path serves clients in *other* processes only: this process waits
+    for the socket to answer instead of listing readers. ``with_vpcd=False`` starts a
+    pcscd without readers. Raises ``PcscdUnavailable`` when it cannot run here (skip),
+    ``RuntimeError`` with pcscd's log when it does not come up (fail).
+    """
+    reason = missing_tools()
+    if reason:
+        raise PcscdUnavailable(reason)
+    own_client = socket_path is None or socket_path == claim_socket_path()
+    socket_path = socket_path or claim_socket_path()
+    workdir = Path(tempfile.mkdtemp(prefix="digibank-pcscd-run-"))
+    port = _free_port_pair() if with_vpcd else 0
+    conf = workdir / "reader.conf.d"
+    conf.mkdir()
+    if with_vpcd:
+        (conf / "vpcd").write_text(
+            f'FRIENDLYNAME "Virtual PCD"\n'
+            f"DEVICENAME   /dev/null:0x{port:04X}\n"
+            f"LIBPATH      {VPCD_DRIVER}\n"
+            f"CHANNELID    0x{port:04X}\n"
+        )
+    command = [_pcscd(), "--foreground", "--config", str(conf)]
+    if _can_unshare():
+        socket_dir = socket_path.parent
+        socket_dir.mkdir(parents=True, exist_ok=True)
+        # In its own mount namespace the daemon's fixed /run/pcscd is our directory.
+        script = 'mkdir -p /run/pcscd && mount --bind "$0" /run/pcscd && exec "$@"'
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+        command += [str(socket_dir), _pcscd(), "--foreground", "--config", str(conf)]
+    else:
+        if socket_path != DEFAULT_SOCKET:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise PcscdUnavailable(
+                "cannot isolate pcscd (no unshare rights) and PCSCLITE_CSOCK_NAME is not "
+                "the default socket"
+            )
+        if _socket_answers(DEFAULT_SOCKET):
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise PcscdUnavailable("a system pcscd is running and pcscd cannot be isolated here")
+    with (workdir / "pcscd.log").open("wb") as log:
+        # start_new_session: a Ctrl-C in the test terminal does not reach pcscd first.
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    daemon = Pcscd(process=process, port=port, socket_path=socket_path, workdir=workdir)
+    deadline = time.monotonic() + READER_WAIT_S
+    try:
+        while True:
+            if not daemon.alive():
+                raise RuntimeError(f"pcscd exited ({process.returncode}):\n{daemon.log_tail()}")
+            if _socket_answers(socket_path):
+                if not (with_vpcd and own_client):
+                    return daemon
+                if daemon.reader in list_readers()[1]:
+                    return daemon
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"pcscd not ready after {READER_WAIT_S} s (reader {daemon.reader!r}, "
+                    f"PCSCLITE_CSOCK_NAME={os.environ.get('PCSCLITE_CSOCK_NAME')}):\n"
+                    f"{daemon.log_tail()}"
+                )
+            time.sleep(0.1)
+    except BaseException:
+        daemon.stop()
+        raise
+
+
+def card_state(reader: str) -> int:
+    """The reader's current PC/SC event state bits (``SCARD_STATE_*``), 0 when unknown."""
+    from smartcard import scard
+
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        return 0
+    try:
+        hresult, states = scard.SCardGetStatusChange(
+            context, 0, [(reader, scard.SCARD_STATE_UNAWARE)]
+        )
+        if hresult != scard.SCARD_S_SUCCESS or not states:
+            return 0
+        return int(states[0][1])
+    finally:
+        scard.SCardReleaseContext(context)
+
+
+def wait_card(reader: str, *, present: bool, timeout: float = 5.0) -> None:
+    """Wait until pcscd sees a card in ``reader`` (or none); ``TimeoutError`` after ``timeout``.
+
+    pcscd polls vpcd's slot a few times a second, so an inserted card shows after ~0.4 s.
+    """
+    from smartcard import scard
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = card_state(reader)
+        if bool(state & scard.SCARD_STATE_PRESENT) == present and state:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"card {'in' if present else 'out'}: reader state 0x{state:X}")
+        time.sleep(0.05)
+
+
+class VirtualSlot:
+    """The virtual reader of a running pcscd and one ``CardEmulator`` to put cards in it."""
+
+    def __init__(self, daemon: Pcscd) -> None:
+        from hardware.eid.emulator import CardEmulator
+
+        self.daemon = daemon
+        self.reader = daemon.reader
+        self.emulator = CardEmulator(port=daemon.port)
+
+    def insert(self, card: object, *, wait: bool = True) -> object:
+        """Put ``card`` (a ``BelpicCard`` or ``CardFiles``) in; wait until pcscd sees it.
+
+        Returns the ``BelpicCard``. Use ``wait=False`` for a mute card (never present).
+        """
+        from hardware.eid.belpic import BelpicCard
+
+        belpic = card if isinstance(card, BelpicCard) else BelpicCard(card)  # type: ignore[arg-type]
+        self.emulator.insert(belpic)
+        if wait:
+            wait_card(self.reader, present=True)
+        return belpic
+
+    def remove(self, *, wait: bool = True) -> None:
+        """Take the card out; wait until pcscd sees the reader empty."""
+        self.emulator.remove()
+        if wait:
+            wait_card(self.reader, present=False)
+
+    def close(self) -> None:
+        """Take any card out (waiting, so the next test starts with an empty reader)."""
+        self.emulator.stop()
+        with contextlib.suppress(TimeoutError):
+            wait_card(self.reader, present=False)
+
+
+@contextlib.contextmanager
+def running_pcscd() -> Iterator[Pcscd]:
+    """``start_pcscd()`` as a context manager that always stops it."""
+    daemon = start_pcscd()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
