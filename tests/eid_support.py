@@ -134,17 +134,24 @@ def list_readers() -> tuple[int, list[str]]:
 
 @dataclass
 class Pcscd:
-    """A running private pcscd: its process, the vpcd port and the virtual reader name."""
+    """A private pcscd: its process, the vpcd port and the virtual reader name.
 
-    process: subprocess.Popen[bytes]
+    ``halt()`` stops the daemon and ``resume()`` starts it again on the same socket and
+    vpcd port (what a "pcscd restarted" test needs); ``stop()`` ends it for good.
+    """
+
+    command: list[str]
     port: int
     socket_path: Path
     workdir: Path
+    with_vpcd: bool = True
+    own_client: bool = True  # this process's pyscard talks to it (socket claimed)
     reader: str = READER_NAME
+    process: subprocess.Popen[bytes] | None = None
 
     @property
-    def pid(self) -> int:
-        return self.process.pid
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of pcscd's own log (it logs no APDUs: pcscd runs without ``--apdu``)."""
@@ -155,17 +162,53 @@ class Pcscd:
         return "\n".join(text.splitlines()[-lines:])
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process is not None and self.process.poll() is None
+
+    def resume(self) -> None:
+        """Start the daemon (again) and wait, bounded, until it serves its reader."""
+        if self.alive():
+            return
+        with (self.workdir / "pcscd.log").open("ab") as log:
+            # start_new_session: a Ctrl-C in the test terminal does not reach pcscd first.
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + READER_WAIT_S
+        while True:
+            if not self.alive():
+                code = self.process.returncode
+                raise RuntimeError(f"pcscd exited ({code}):\n{self.log_tail()}")
+            if _socket_answers(self.socket_path):
+                if not (self.with_vpcd and self.own_client):
+                    return
+                if self.reader in list_readers()[1]:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"pcscd not ready after {READER_WAIT_S} s (reader {self.reader!r}, "
+                    f"PCSCLITE_CSOCK_NAME={os.environ.get('PCSCLITE_CSOCK_NAME')}):\n"
+                    f"{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def halt(self) -> None:
+        """SIGTERM, then SIGKILL after ``STOP_WAIT_S``; ``resume()`` can start it again."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(STOP_WAIT_S)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after ``STOP_WAIT_S``; safe to call twice."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_WAIT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_WAIT_S)
+        """Halt for good and remove the working directory; safe to call twice."""
+        self.halt()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -183,6 +226,15 @@ def start_pcscd(socket_path: Path | None = None, *, with_vpcd: bool = True) -> P
         raise PcscdUnavailable(reason)
     own_client = socket_path is None or socket_path == claim_socket_path()
     socket_path = socket_path or claim_socket_path()
+    isolate = _can_unshare()
+    if not isolate:
+        if socket_path != DEFAULT_SOCKET:
+            raise PcscdUnavailable(
+                "cannot isolate pcscd (no unshare rights) and PCSCLITE_CSOCK_NAME is not "
+                "the default socket"
+            )
+        if _socket_answers(DEFAULT_SOCKET):
+            raise PcscdUnavailable("a system pcscd is running and pcscd cannot be isolated here")
     workdir = Path(tempfile.mkdtemp(prefix="digibank-pcscd-run-"))
     port = _free_port_pair() if with_vpcd else 0
     conf = workdir / "reader.conf.d"
@@ -195,53 +247,29 @@ def start_pcscd(socket_path: Path | None = None, *, with_vpcd: bool = True) -> P
             f"CHANNELID    0x{port:04X}\n"
         )
     command = [_pcscd(), "--foreground", "--config", str(conf)]
-    if _can_unshare():
-        socket_dir = socket_path.parent
-        socket_dir.mkdir(parents=True, exist_ok=True)
+    if isolate:
+        socket_path.parent.mkdir(parents=True, exist_ok=True)
         # In its own mount namespace the daemon's fixed /run/pcscd is our directory.
         script = 'mkdir -p /run/pcscd && mount --bind "$0" /run/pcscd && exec "$@"'
-        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
-        command += [str(socket_dir), _pcscd(), "--foreground", "--config", str(conf)]
-    else:
-        if socket_path != DEFAULT_SOCKET:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise PcscdUnavailable(
-                "cannot isolate pcscd (no unshare rights) and PCSCLITE_CSOCK_NAME is not "
-                "the default socket"
-            )
-        if _socket_answers(DEFAULT_SOCKET):
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise PcscdUnavailable("a system pcscd is running and pcscd cannot be isolated here")
-    with (workdir / "pcscd.log").open("wb") as log:
-        # start_new_session: a Ctrl-C in the test terminal does not reach pcscd first.
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    daemon = Pcscd(process=process, port=port, socket_path=socket_path, workdir=workdir)
-    deadline = time.monotonic() + READER_WAIT_S
+        command = [
+            *("unshare", "--mount", "--propagation", "private", "sh", "-c", script),
+            str(socket_path.parent),
+            *command,
+        ]
+    daemon = Pcscd(
+        command=command,
+        port=port,
+        socket_path=socket_path,
+        workdir=workdir,
+        with_vpcd=with_vpcd,
+        own_client=own_client,
+    )
     try:
-        while True:
-            if not daemon.alive():
-                raise RuntimeError(f"pcscd exited ({process.returncode}):\n{daemon.log_tail()}")
-            if _socket_answers(socket_path):
-                if not (with_vpcd and own_client):
-                    return daemon
-                if daemon.reader in list_readers()[1]:
-                    return daemon
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"pcscd not ready after {READER_WAIT_S} s (reader {daemon.reader!r}, "
-                    f"PCSCLITE_CSOCK_NAME={os.environ.get('PCSCLITE_CSOCK_NAME')}):\n"
-                    f"{daemon.log_tail()}"
-                )
-            time.sleep(0.1)
+        daemon.resume()
     except BaseException:
         daemon.stop()
         raise
+    return daemon
 
 
 def card_state(reader: str) -> int:

@@ -214,6 +214,30 @@ def test_mute_card_is_never_present(virtual_slot: VirtualSlot, connect) -> None:
     assert time.monotonic() - started < 2.0
 
 
+def test_pcscd_halted_and_resumed(pcscd: eid_support.Pcscd, virtual_slot: VirtualSlot, connect):
+    """pcscd stops under an inserted card: no service, card out; back on the same port."""
+    from smartcard.pcsc.PCSCExceptions import EstablishContextException
+    from smartcard.System import readers
+
+    files = card_files()
+    virtual_slot.insert(files)
+    pcscd.halt()
+    try:
+        with pytest.raises(EstablishContextException) as info:
+            readers()
+        assert info.value.hresult == SCARD_E_NO_SERVICE
+        deadline = time.monotonic() + 2.0
+        while virtual_slot.emulator.inserted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not virtual_slot.emulator.inserted  # vpcd went away with pcscd
+    finally:
+        pcscd.resume()
+    virtual_slot.insert(files)
+    conn = connect()
+    conn.connection.connect()
+    assert CardSession(conn.transmit).read_file(apdu.IDENTITY) == files.identity
+
+
 def test_emulator_without_vpcd_gives_up_cleanly() -> None:
     import socket
 
