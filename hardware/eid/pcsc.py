@@ -239,11 +239,18 @@ class PcscReader:
     # -- the worker ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        scard = _scard()
+        try:
+            scard = _scard()
+        except DeviceUnavailable as exc:  # no pyscard / libpcsclite: nothing to retry
+            self._fail(None, ReaderErrorKind.PCSCD_UNAVAILABLE, str(exc))
+            return
         backoff = 0.25
         service_down = False
         while not self._stop.is_set():
-            hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+            try:
+                hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+            except Exception as exc:  # pyscard raises on some library failures
+                hresult, context = getattr(exc, "hresult", SCARD_E_NO_SERVICE), None
             if _code(hresult) != SCARD_S_SUCCESS:
                 if not service_down:
                     service_down = True
