@@ -1,7 +1,8 @@
 """PcscReader through a real pcscd and vsmartcard's vpcd, with the BELPIC card emulator.
 
 The private pcscd of ``tests/integration/conftest.py`` (session fixture ``pcscd``) serves
-every test; the restart test stops it and starts a new one in its place.
+every test; the restart test halts and resumes it. Tests named ``scripted`` drive the
+same reader over a scripted ``scard`` module instead (no pcscd needed).
 """
 
 from __future__ import annotations
@@ -118,15 +119,6 @@ class Rig(Watch):
     def insert(self, files: CardFiles, faults: CardFaults | None = None) -> None:
         self.emulator.insert(BelpicCard(files, faults=faults))
 
-    def restart_pcscd(self) -> None:
-        """A new private pcscd in place of the stopped one (the session fixture stops it)."""
-        self.daemon.stop()
-        new = eid_support.start_pcscd()
-        for field in dataclasses.fields(new):
-            setattr(self.daemon, field.name, getattr(new, field.name))
-        self.emulator.stop()
-        self.emulator = CardEmulator(port=self.daemon.port)
-
     def close(self) -> None:
         super().close()
         self.emulator.stop()
@@ -236,14 +228,14 @@ def test_pcscd_stopped_and_restarted(rig: Rig, rsa_pki: TestPki) -> None:
     reader = rig.reader([rsa_pki.root_certificate])
     rig.insert(card(rsa_pki))
     inserted(rig)
-    rig.daemon.stop()
+    rig.daemon.halt()
     error = rig.expect(ReaderError)
     assert error.kind is ReaderErrorKind.PCSCD_UNAVAILABLE  # type: ignore[attr-defined]
     with pytest.raises(DeviceUnavailable, match="pcscd"):
         list_readers()
     assert reader.readers() == []
     rig.quiet(1.0)  # said once, not at every retry
-    rig.restart_pcscd()
+    rig.daemon.resume()
     rig.insert(card(rsa_pki))
     event = inserted(rig)
     assert event.verification.status is VerificationStatus.VERIFIED
