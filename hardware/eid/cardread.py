@@ -235,7 +235,8 @@ def _read_certificate(
     session: apdu.CardSession, cache: CertificateCache | None
 ) -> tuple[bytes | None, str | None]:
     """The RRN certificate file, from the cache when its first chunk is known."""
-    if cache is None:
+    if cache is None or not len(cache):
+        # Nothing to compare with (the first card): the first-chunk read would be wasted.
         return _read_optional(session, apdu.RRN_CERTIFICATE), None
     try:
         prefix = session.read_prefix(apdu.RRN_CERTIFICATE, CERT_PREFIX_LENGTH)

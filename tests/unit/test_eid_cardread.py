@@ -170,6 +170,33 @@ def test_no_trusted_roots_still_uses_the_cache(rsa_pki: TestPki) -> None:
     assert second.timing.apdus < first.timing.apdus
 
 
+def test_the_first_card_costs_no_more_than_without_a_cache(
+    rsa_pki: TestPki, other_pki: TestPki
+) -> None:
+    files = card(rsa_pki)
+    plain, _ = read(files, roots=[rsa_pki.root_certificate])
+    cache = CertificateCache()
+    first, _ = read(files, roots=[rsa_pki.root_certificate], cert_cache=cache)
+    assert (first.timing.apdus, first.timing.bytes_read) == (
+        plain.timing.apdus,
+        plain.timing.bytes_read,
+    )
+    # A card of another family: its first chunk is unknown, its certificate read in full.
+    other, _ = read(card(other_pki), roots=[other_pki.root_certificate], cert_cache=cache)
+    assert other.verification.status is VerificationStatus.VERIFIED
+    assert len(cache) == 2
+
+
+def test_nothing_personal_in_the_logs(rsa_pki: TestPki, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    files = card(rsa_pki)
+    read(files, roots=[rsa_pki.root_certificate], read_photo=True)
+    with pytest.raises(CardReadError):
+        read(files, faults=CardFaults(remove_after_apdus=5))
+    assert NATIONAL_NUMBER not in caplog.text
+    assert "Peeters" not in caplog.text and "Anna" not in caplog.text
+
+
 def test_not_activated_card(rsa_pki: TestPki) -> None:
     with pytest.raises(CardReadError) as caught:
         read(card(rsa_pki), faults=CardFaults(not_activated=True))

@@ -157,3 +157,17 @@ def test_unsubscribe_and_close_twice(pki: TestPki) -> None:
     assert events.queue.empty()
     reader.close()
     reader.close()
+
+
+def test_logs_hold_the_card_number_at_most(
+    reader: SimulatedReader, events: Events, pki: TestPki, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    reader.insert(card(pki))
+    assert isinstance(events.next(), CardInserted)
+    reader.insert(card(pki), faults=CardFaults(remove_after_apdus=4))
+    assert isinstance(events.next(), CardRemoved)
+    assert isinstance(events.next(), ReaderError)
+    assert "592000123456" in caplog.text  # the card read is logged ...
+    assert "71010112345" not in caplog.text  # ... but not whose it is
+    assert "Janssens" not in caplog.text and "Jan " not in caplog.text
