@@ -9,7 +9,8 @@ ATR"), anything longer is an APDU that the card answers with data + SW1 SW2.
 ``CardEmulator.insert(card)`` connects (a card goes in), ``remove()`` closes the
 connection (the card comes out), ``stop()`` ends it all. A ``BelpicCard`` fault decides
 the rest: ``remove_after_apdus`` closes the connection at that APDU (pulled mid-read),
-``mute`` never answers anything. Logs say what happens, never what the card holds.
+``mute`` never answers anything (vpcd has no timeout, so pcscd shows the reader empty
+until the card is removed). Logs say what happens, never what the card holds.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 from hardware.eid.belpic import BelpicCard, CardGone, CardMute
@@ -44,15 +46,29 @@ CONTROL_OFF, CONTROL_ON, CONTROL_RESET, CONTROL_ATR = 0, 1, 2, 4
 
 
 class _Pulled(Exception):
-    """vpcd left, or the card is pulled: the connection ends."""
+    """The card is pulled (a fault): the connection ends."""
+
+
+class _VpcdGone(_Pulled):
+    """vpcd closed the connection or it failed (pcscd stopped, for instance)."""
+
+
+Reconnect = Callable[[threading.Event], "socket.socket | None"]
 
 
 class _Connection:
-    """One inserted card: its socket and the thread answering vpcd over it."""
+    """One inserted card: its socket and the thread answering vpcd over it.
 
-    def __init__(self, sock: socket.socket, card: BelpicCard, name: str) -> None:
+    With ``reconnect`` set, a connection that vpcd drops is made again (the card stays
+    in across a pcscd restart) until ``close()``; a fault pull still ends it.
+    """
+
+    def __init__(
+        self, sock: socket.socket, card: BelpicCard, name: str, reconnect: Reconnect | None
+    ) -> None:
         self.sock = sock
         self.card = card
+        self.reconnect = reconnect
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self.buffer = b""
@@ -61,23 +77,19 @@ class _Connection:
     def _serve(self) -> None:
         try:
             while not self.stop.is_set():
-                ready, _, _ = select.select([self.sock], [], [], _POLL_S)
-                if not ready:
-                    continue
                 try:
-                    chunk = self.sock.recv(4096)
-                except OSError as exc:
-                    raise _Pulled(f"vpcd connection failed: {exc}") from exc
-                if not chunk:
-                    raise _Pulled("vpcd closed the connection")
-                self._quick_ack()
-                self.buffer += chunk
-                while len(self.buffer) >= 2:
-                    size = int.from_bytes(self.buffer[:2], "big")
-                    if len(self.buffer) < 2 + size:
-                        break
-                    payload, self.buffer = self.buffer[2 : 2 + size], self.buffer[2 + size :]
-                    self._handle(payload)
+                    self._serve_socket()
+                except _VpcdGone as exc:
+                    if self.reconnect is None or self.stop.is_set():
+                        raise
+                    logger.info("virtual card out: %s; waiting for vpcd to come back", exc)
+                    self.sock.close()
+                    sock = self.reconnect(self.stop)
+                    if sock is None:
+                        return
+                    self.sock, self.buffer = sock, b""
+                    self.card.reset()
+                    logger.info("virtual card back in")
         except _Pulled as exc:
             logger.info("virtual card out: %s", exc)
         except Exception:  # a bug here must not pass silently, nor kill the test process
@@ -86,11 +98,31 @@ class _Connection:
             self.sock.close()
             self.closed_at = time.monotonic()
 
+    def _serve_socket(self) -> None:
+        while not self.stop.is_set():
+            ready, _, _ = select.select([self.sock], [], [], _POLL_S)
+            if not ready:
+                continue
+            try:
+                chunk = self.sock.recv(4096)
+            except OSError as exc:
+                raise _VpcdGone(f"vpcd connection failed: {exc}") from exc
+            if not chunk:
+                raise _VpcdGone("vpcd closed the connection")
+            self._quick_ack()
+            self.buffer += chunk
+            while len(self.buffer) >= 2:
+                size = int.from_bytes(self.buffer[:2], "big")
+                if len(self.buffer) < 2 + size:
+                    break
+                payload, self.buffer = self.buffer[2 : 2 + size], self.buffer[2 + size :]
+                self._handle(payload)
+
     def _quick_ack(self) -> None:
-        # vpcd writes the 2-byte length and the APDU in separate segments, and Nagle on
-        # its side holds the second until ours is ACKed: without a quick ACK every APDU
-        # waits out the ~40 ms delayed ACK. Linux clears TCP_QUICKACK after use, so it is
-        # set again after every read (elsewhere the option does not exist: no effect).
+        # Measured with vpcd 3.3: without a quick ACK every APDU round trip through vpcd
+        # waits out the ~40 ms delayed-ACK timer (a 14-APDU read took 1.1 s, now 0.1 s).
+        # Linux clears TCP_QUICKACK after use, so it is set again after every read
+        # (where the option does not exist, this does nothing).
         quickack = getattr(socket, "TCP_QUICKACK", None)
         if quickack is not None:
             with contextlib.suppress(OSError):
@@ -114,14 +146,14 @@ class _Connection:
         except CardGone as exc:
             raise _Pulled(f"card pulled after {card.apdu_count} APDUs") from exc
         except CardMute:
-            return  # no answer at all; vpcd and pcscd wait until they give up
+            return  # no answer at all; vpcd waits (it has no timeout) until the card is out
         self._send(answer)
 
     def _send(self, payload: bytes) -> None:
         try:
             self.sock.sendall(len(payload).to_bytes(2, "big") + payload)
         except OSError as exc:
-            raise _Pulled(f"vpcd connection failed: {exc}") from exc
+            raise _VpcdGone(f"vpcd connection failed: {exc}") from exc
 
     def close(self) -> float:
         """End the connection; returns the monotonic time the card came out."""
@@ -136,7 +168,12 @@ class _Connection:
 
 
 class CardEmulator:
-    """Puts ``BelpicCard``s into vpcd's virtual reader at ``host:port``; thread-safe."""
+    """Puts ``BelpicCard``s into vpcd's virtual reader at ``host:port``; thread-safe.
+
+    ``keep_inserted=True`` (the standalone ``eid emulate``): when vpcd drops the card
+    because pcscd stopped, connect again as soon as it is back; ``inserted`` stays True
+    meanwhile. A fault pull (``remove_after_apdus``) still takes the card out for good.
+    """
 
     def __init__(
         self,
@@ -145,11 +182,13 @@ class CardEmulator:
         *,
         connect_timeout_s: float = 5.0,
         min_out_s: float = MIN_OUT_S,
+        keep_inserted: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.connect_timeout_s = connect_timeout_s
         self.min_out_s = min_out_s
+        self.keep_inserted = keep_inserted
         self._lock = threading.Lock()
         self._conn: _Connection | None = None
         self._out_since: float | None = None  # when the last card came out
@@ -186,15 +225,18 @@ class CardEmulator:
             if wait > 0:
                 time.sleep(wait)
         sock = self._connect()
-        conn = _Connection(sock, card, f"eid-emulator-{self.port}")
+        reconnect = self._reconnect if self.keep_inserted else None
+        conn = _Connection(sock, card, f"eid-emulator-{self.port}", reconnect)
         with self._lock:
             self._conn = conn
         card.reset()
         conn.thread.start()
         logger.info("virtual card in (vpcd %s:%d)", self.host, self.port)
 
-    def _connect(self) -> socket.socket:
-        deadline = time.monotonic() + self.connect_timeout_s
+    def _connect(
+        self, timeout_s: float | None = None, stop: threading.Event | None = None
+    ) -> socket.socket:
+        deadline = time.monotonic() + (self.connect_timeout_s if timeout_s is None else timeout_s)
         backoff = _BACKOFF_FIRST_S
         while True:
             left = deadline - time.monotonic()
@@ -208,12 +250,26 @@ class CardEmulator:
                         f"no vpcd virtual reader listening on {self.host}:{self.port} "
                         f"({exc.strerror or exc}); is pcscd with vsmartcard-vpcd running?"
                     ) from None
-                time.sleep(backoff)
+                if stop is not None:
+                    if stop.wait(backoff):
+                        raise DeviceUnavailable("emulator stopped") from None
+                else:
+                    time.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)
                 continue
             sock.settimeout(_SEND_TIMEOUT_S)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # answers go out whole
             return sock
+
+    def _reconnect(self, stop: threading.Event) -> socket.socket | None:
+        """Connect again after vpcd dropped us, until it listens or ``stop`` is set."""
+        stop.wait(self.min_out_s)  # let pcscd see the card go
+        while not stop.is_set():
+            try:
+                return self._connect(timeout_s=1.0, stop=stop)
+            except DeviceUnavailable:
+                continue  # vpcd still down (pcscd restarting): keep trying until stop()
+        return None
 
     def remove(self) -> None:
         """Close the connection: vpcd reports the card as removed. Safe when no card is in."""

@@ -238,6 +238,33 @@ def test_pcscd_halted_and_resumed(pcscd: eid_support.Pcscd, virtual_slot: Virtua
     assert CardSession(conn.transmit).read_file(apdu.IDENTITY) == files.identity
 
 
+def test_kept_card_is_back_after_a_pcscd_restart(pcscd: eid_support.Pcscd) -> None:
+    """The standalone emulator (keep_inserted) reconnects when pcscd comes back."""
+    files = card_files()
+    slot = VirtualSlot(pcscd)
+    slot.emulator.keep_inserted = True
+    try:
+        slot.insert(files)
+        pcscd.halt()
+        try:
+            time.sleep(0.3)
+            assert slot.emulator.inserted  # waiting for vpcd, card still meant to be in
+        finally:
+            pcscd.resume()
+        eid_support.wait_card(slot.reader, present=True)
+        conn = Connection(slot.reader)
+        try:
+            conn.connection.connect()
+            assert CardSession(conn.transmit).read_file(apdu.IDENTITY) == files.identity
+        finally:
+            conn.close()
+        stopped = time.monotonic()
+        slot.emulator.stop()
+        assert time.monotonic() - stopped < 1.0 and not slot.emulator.inserted
+    finally:
+        slot.close()
+
+
 def test_emulator_without_vpcd_gives_up_cleanly() -> None:
     import socket
 
