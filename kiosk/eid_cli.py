@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hardware.eid.base import CardInserted, ReaderError, ReaderErrorKind, VerificationStatus
-from hardware.errors import DeviceTimeout, DeviceUnavailable, HardwareError
+from hardware.errors import ConfigurationError, DeviceTimeout, DeviceUnavailable, HardwareError
 from kiosk.cli import EXIT_FAILED, EXIT_HARDWARE, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -147,7 +147,10 @@ def read_command(args: argparse.Namespace) -> int:
     from hardware.eid.pcsc import PcscReader, list_readers
     from hardware.eid.verify import load_trusted_roots
 
-    roots = load_trusted_roots(args.trust) if args.trust else []
+    try:
+        roots = load_trusted_roots(args.trust) if args.trust else []
+    except ConfigurationError as exc:
+        raise UsageError(f"--trust: {exc}") from None
     # A missing pcscd or reader is one clear line now, not a wait for the timeout.
     names = list_readers()
     if args.reader and not any(n.startswith(args.reader) for n in names):
@@ -266,8 +269,8 @@ def _joined(head: str, reason: str) -> str:
 def emulate_command(args: argparse.Namespace) -> int:
     """``eid emulate``: attach a card to vpcd and serve it until interrupted.
 
-    When vpcd drops the card (pcscd restarted), the card goes back in once vpcd listens
-    again, so a demo survives a pcscd restart.
+    When vpcd drops the card (pcscd restarted), the emulator puts it back as soon as vpcd
+    listens again, so a demo survives a pcscd restart.
     """
     from hardware.eid.belpic import BelpicCard
     from hardware.eid.emulator import CardEmulator
@@ -275,27 +278,13 @@ def emulate_command(args: argparse.Namespace) -> int:
     files, what = _emulated_card(args)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    emulator = CardEmulator(host=args.host, port=args.port)
+    emulator = CardEmulator(host=args.host, port=args.port, keep_inserted=True)
     try:
         emulator.insert(BelpicCard(files))  # DeviceUnavailable: no vpcd, one line, exit 3
         print(f"emulating {what} on vpcd {args.host}:{args.port}; Ctrl+C to stop", flush=True)
-        emulator.connect_timeout_s = 1.0  # from now on: short tries, SIGTERM stays prompt
-        lost = False
         try:
-            while not stop.wait(0.5):
-                if emulator.inserted:
-                    continue
-                if not lost:
-                    print(
-                        "vpcd dropped the card; putting it back when vpcd is there", file=sys.stderr
-                    )
-                try:
-                    emulator.insert(BelpicCard(files))
-                except DeviceUnavailable:
-                    lost = True
-                    continue
-                lost = False
-                print("card back in", file=sys.stderr, flush=True)
+            while not stop.wait(1.0):
+                pass
         except KeyboardInterrupt:
             pass
     finally:
