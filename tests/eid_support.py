@@ -106,16 +106,34 @@ def _socket_answers(path: Path) -> bool:
     return True
 
 
-def _can_unshare() -> bool:
+_UNSHARE_CHOICES = (
+    ("unshare", "--mount", "--propagation", "private"),  # root
+    # Not root: a user namespace makes us root of a private mount namespace (when the
+    # kernel allows unprivileged user namespaces).
+    ("unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"),
+)
+# In the namespace: our directory over /run/pcscd (a tmpfs over /run first when that
+# directory does not exist and cannot be made), then pcscd in place of the shell.
+_NAMESPACE_SCRIPT = (
+    "{ mkdir -p /run/pcscd 2>/dev/null || { mount -t tmpfs tmpfs /run && mkdir /run/pcscd; }; }"
+    ' && mount --bind "$0" /run/pcscd && exec "$@"'
+)
+
+
+def _unshare_prefix() -> tuple[str, ...] | None:
+    """The ``unshare`` command that gives pcscd its own mount namespace here, or None."""
     if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "true"],
-        capture_output=True,
-        timeout=5,
-        check=False,
-    )
-    return probe.returncode == 0
+        return None
+    for prefix in _UNSHARE_CHOICES:
+        probe = subprocess.run(
+            [*prefix, "sh", "-c", "mount -t tmpfs tmpfs /mnt"],
+            capture_output=True,
+            timeout=5,
+            check=False,
+        )
+        if probe.returncode == 0:
+            return prefix
+    return None
 
 
 def list_readers() -> tuple[int, list[str]]:
@@ -226,8 +244,8 @@ def start_pcscd(socket_path: Path | None = None, *, with_vpcd: bool = True) -> P
         raise PcscdUnavailable(reason)
     own_client = socket_path is None or socket_path == claim_socket_path()
     socket_path = socket_path or claim_socket_path()
-    isolate = _can_unshare()
-    if not isolate:
+    isolate = _unshare_prefix()
+    if isolate is None:
         if socket_path != DEFAULT_SOCKET:
             raise PcscdUnavailable(
                 "cannot isolate pcscd (no unshare rights) and PCSCLITE_CSOCK_NAME is not "
@@ -235,6 +253,12 @@ def start_pcscd(socket_path: Path | None = None, *, with_vpcd: bool = True) -> P
             )
         if _socket_answers(DEFAULT_SOCKET):
             raise PcscdUnavailable("a system pcscd is running and pcscd cannot be isolated here")
+        run_dir = DEFAULT_SOCKET.parent
+        if not os.access(run_dir if run_dir.exists() else run_dir.parent, os.W_OK):
+            raise PcscdUnavailable(
+                f"cannot run a private pcscd: {run_dir} is not writable and this kernel "
+                "gives no (user) mount namespace to isolate it"
+            )
     workdir = Path(tempfile.mkdtemp(prefix="digibank-pcscd-run-"))
     port = _free_port_pair() if with_vpcd else 0
     conf = workdir / "reader.conf.d"
@@ -247,15 +271,10 @@ def start_pcscd(socket_path: Path | None = None, *, with_vpcd: bool = True) -> P
             f"CHANNELID    0x{port:04X}\n"
         )
     command = [_pcscd(), "--foreground", "--config", str(conf)]
-    if isolate:
+    if isolate is not None:
         socket_path.parent.mkdir(parents=True, exist_ok=True)
         # In its own mount namespace the daemon's fixed /run/pcscd is our directory.
-        script = 'mkdir -p /run/pcscd && mount --bind "$0" /run/pcscd && exec "$@"'
-        command = [
-            *("unshare", "--mount", "--propagation", "private", "sh", "-c", script),
-            str(socket_path.parent),
-            *command,
-        ]
+        command = [*isolate, "sh", "-c", _NAMESPACE_SCRIPT, str(socket_path.parent), *command]
     daemon = Pcscd(
         command=command,
         port=port,
