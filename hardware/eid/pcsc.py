@@ -157,7 +157,7 @@ class PcscReader:
         poll_timeout_s: float = 0.5,
         connect_timeout_s: float = 3.0,
         retry_max_s: float = 2.0,
-        removal_wait_s: float = 1.0,
+        removal_wait_s: float = 1.5,
         cert_cache: CertificateCache | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
