@@ -213,6 +213,9 @@ class CardSession:
                 if len(data) < want:
                     break  # a short chunk: the end of the file
                 continue
+            if sw == 0x6282 and data:
+                out += data  # ISO 7816 "end of file before Le bytes": the last chunk
+                break
             spurious = (sw == SW_OK and not data) or sw == 0x6986 or (sw == 0x6B00 and offset > 0)
             if not spurious:
                 raise status_error(sw, f"{name} at offset {offset}")

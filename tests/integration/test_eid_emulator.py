@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -265,9 +266,98 @@ def test_kept_card_is_back_after_a_pcscd_restart(pcscd: eid_support.Pcscd) -> No
         slot.close()
 
 
-def test_emulator_without_vpcd_gives_up_cleanly() -> None:
-    import socket
+class FakeVpcd:
+    """vpcd's side of the wire, to check the emulator's framing without pcscd."""
 
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.server.settimeout(5.0)
+        self.conn: socket.socket | None = None
+
+    def accept(self) -> None:
+        self.conn, _ = self.server.accept()
+        self.conn.settimeout(2.0)
+
+    def send(self, payload: bytes, *, split: bool = False) -> None:
+        assert self.conn is not None
+        frame = len(payload).to_bytes(2, "big") + payload
+        if split:  # length and payload in separate segments, as TCP may deliver them
+            self.conn.sendall(frame[:1])
+            time.sleep(0.02)
+            self.conn.sendall(frame[1:3])
+            time.sleep(0.02)
+            self.conn.sendall(frame[3:])
+        else:
+            self.conn.sendall(frame)
+
+    def receive(self, timeout: float = 2.0) -> bytes | None:
+        """One framed answer; None when the card says nothing; b"" when it hung up."""
+        assert self.conn is not None
+        self.conn.settimeout(timeout)
+        data = b""
+        try:
+            while len(data) < 2 or len(data) < 2 + int.from_bytes(data[:2], "big"):
+                chunk = self.conn.recv(4096)
+                if not chunk:
+                    return b""
+                data += chunk
+        except TimeoutError:
+            return None
+        return data[2:]
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.server.close()
+
+
+def test_emulator_speaks_the_vpcd_protocol() -> None:
+    vpcd = FakeVpcd()
+    files = card_files()
+    emulator = CardEmulator(port=vpcd.port)
+    try:
+        emulator.insert(BelpicCard(files, faults=CardFaults(remove_after_apdus=2)))
+        vpcd.accept()
+        vpcd.send(b"\x01")  # power on: no answer
+        vpcd.send(b"\x04")  # ATR
+        assert vpcd.receive() == ATR_17
+        vpcd.send(bytes.fromhex("00A4080C063F00DF014031"), split=True)
+        assert vpcd.receive() == b"\x90\x00"
+        vpcd.send(bytes.fromhex("00B0000004"))
+        assert vpcd.receive() == files.identity[:4] + b"\x90\x00"
+        vpcd.send(bytes.fromhex("00B0000404"))  # the third APDU: the card is pulled
+        assert vpcd.receive() == b""
+        deadline = time.monotonic() + 1.0
+        while emulator.inserted and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not emulator.inserted
+    finally:
+        emulator.stop()
+        vpcd.close()
+
+
+def test_mute_emulated_card_answers_nothing() -> None:
+    vpcd = FakeVpcd()
+    emulator = CardEmulator(port=vpcd.port)
+    try:
+        emulator.insert(BelpicCard(card_files(), faults=CardFaults(mute=True)))
+        vpcd.accept()
+        vpcd.send(b"\x04")
+        assert vpcd.receive(timeout=0.3) is None
+        vpcd.send(bytes.fromhex("80E400001C"))
+        assert vpcd.receive(timeout=0.3) is None
+        assert emulator.inserted
+        stopped = time.monotonic()
+        emulator.remove()
+        assert time.monotonic() - stopped < 1.0
+        assert vpcd.receive() == b""  # removal closes the connection
+    finally:
+        emulator.stop()
+        vpcd.close()
+
+
+def test_emulator_without_vpcd_gives_up_cleanly() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nobody listens here once the probe closes

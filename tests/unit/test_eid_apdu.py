@@ -98,6 +98,22 @@ def test_exact_multiple_ends_on_6b00() -> None:
     assert rec.card.transmit(last) == (b"", 0x6B00)
 
 
+def test_data_with_6282_is_the_last_chunk() -> None:
+    """Cards that answer a too-long Le with what is left and 6282 (ISO) instead of 6Cxx."""
+    content = bytes(range(200)) * 2  # 400 bytes: 248 + 152
+
+    def transmit(command: bytes) -> tuple[bytes, int]:
+        if command[1] == 0xA4:
+            return b"", 0x9000
+        offset, le = (command[2] << 8) | command[3], command[4]
+        chunk = content[offset : offset + le]
+        return chunk, 0x9000 if len(chunk) == le else 0x6282
+
+    s = CardSession(transmit)
+    assert s.read_file(apdu.PHOTO) == content
+    assert s.apdus == 3
+
+
 def test_counters_add_up_over_reads() -> None:
     files = make_files()
     s, _ = session(files)
