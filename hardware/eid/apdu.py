@@ -144,18 +144,22 @@ class CardSession:
 
     def _exchange(self, apdu: bytes) -> tuple[bytes, int]:
         """Send ``apdu`` and follow T=0 ``6Cxx`` (re-send with Le=xx) and ``61xx`` chains."""
-        data, sw = self._send(apdu)
+        command = apdu
+        collected = b""  # response parts already fetched with GET RESPONSE
+        data, sw = self._send(command)
         for _ in range(_MAX_CHAIN):
-            if sw >> 8 == 0x6C and len(apdu) == 5:
-                # Wrong Le on a case-2 command: the same command again with the Le asked for.
-                apdu = apdu[:4] + bytes([sw & 0xFF])
-                data, sw = self._send(apdu)
+            if sw >> 8 == 0x6C and len(command) == 5:
+                # Wrong Le on a case-2 command (GET RESPONSE included): the same command
+                # again with the Le the card asked for.
+                command = command[:4] + bytes([sw & 0xFF])
+                data, sw = self._send(command)
             elif sw >> 8 == 0x61:
                 # More response bytes wait (case-4 command on T=0): collect them.
-                more, sw = self._send(bytes([0x00, 0xC0, 0x00, 0x00, sw & 0xFF]))
-                data += more
+                collected += data
+                command = bytes([0x00, 0xC0, 0x00, 0x00, sw & 0xFF])
+                data, sw = self._send(command)
             else:
-                return data, sw
+                return collected + data, sw
         raise ProtocolError(f"card kept chaining responses (last status {sw:04X})")
 
     # --- SELECT --------------------------------------------------------------------------------

@@ -174,6 +174,27 @@ def test_repeated_61xx_is_followed() -> None:
     assert sent[1:] == [bytes.fromhex("00C000000A")] * 3
 
 
+def test_get_response_with_wrong_le_is_resent() -> None:
+    """61 20, then GET RESPONSE Le=20 -> 6C1C: GET RESPONSE again with Le=1C (not E4)."""
+    answer = bytes(range(28))
+    sent: list[bytes] = []
+
+    def transmit(command: bytes) -> tuple[bytes, int]:
+        sent.append(command)
+        if command[1] == 0xE4:
+            return b"", 0x6120
+        if command[4] != 0x1C:
+            return b"", 0x6C1C
+        return answer, 0x9000
+
+    assert CardSession(transmit).card_data().chip_serial == answer[:16]
+    assert sent == [
+        bytes.fromhex("80E400001C"),
+        bytes.fromhex("00C0000020"),
+        bytes.fromhex("00C000001C"),
+    ]
+
+
 # --- SELECT fallback ---------------------------------------------------------------------------
 def test_fallback_select_one_file_id_at_a_time() -> None:
     files = make_files()
