@@ -146,7 +146,12 @@ class _ServiceGone(Exception):
 
 
 class PcscReader:
-    """A ``CardReader`` over pcscd; ``start()`` returns at once, events come on a thread."""
+    """A ``CardReader`` over pcscd; ``start()`` returns at once, events come on a thread.
+
+    Per card: ``CardInserted`` or one ``ReaderError``, then ``CardRemoved`` when it leaves
+    (not after a CARD_REMOVED error: that already said so). PCSCD_UNAVAILABLE and
+    NO_READER are reported once per outage; the worker retries with a bounded back-off.
+    """
 
     def __init__(
         self,
