@@ -39,6 +39,7 @@ PNP_READER = "\\\\?PnP?\\Notification"  # pcsc-lite's pseudo-reader: readers com
 
 # PC/SC result codes (unsigned); pyscard hands them out signed or unsigned.
 SCARD_S_SUCCESS = 0
+SCARD_F_INTERNAL_ERROR = 0x80100001
 SCARD_E_CANCELLED = 0x80100002
 SCARD_E_INVALID_HANDLE = 0x80100003
 SCARD_E_UNKNOWN_READER = 0x80100009
@@ -101,14 +102,6 @@ def _error(hresult: int, what: str, reader: str | None = None) -> CardReadError:
     kind = _KIND_OF_CODE.get(_code(hresult), ReaderErrorKind.READ_FAILED)
     where = f" in {reader}" if reader else ""
     return CardReadError(kind, f"{what}{where} failed: {_describe(hresult)}")
-
-
-def _from_exception(exc: Exception, what: str) -> CardReadError:
-    """Translate a pyscard exception (``smartcard.Exceptions.*`` carry an ``hresult``)."""
-    hresult = getattr(exc, "hresult", -1)
-    if isinstance(hresult, int) and hresult not in (-1, 0):
-        return _error(hresult, what)
-    return CardReadError(ReaderErrorKind.READ_FAILED, f"{what} failed: {type(exc).__name__}")
 
 
 def list_readers() -> list[str]:
@@ -398,8 +391,10 @@ class PcscReader:
             def transmit(command: bytes) -> tuple[bytes, int]:
                 try:
                     hresult, response = scard.SCardTransmit(card, scard.SCARD_PCI_T0, list(command))
-                except Exception as exc:  # pyscard raises on some internal failures
-                    raise _from_exception(exc, "transmit") from None
+                except Exception as exc:  # smartcard.Exceptions.* carry an hresult
+                    code = getattr(exc, "hresult", None)
+                    code = code if isinstance(code, int) else SCARD_F_INTERNAL_ERROR
+                    raise _error(code, "transmit", name) from None
                 if _code(hresult) != SCARD_S_SUCCESS:
                     raise _error(hresult, "transmit", name)
                 if len(response) < 2:
