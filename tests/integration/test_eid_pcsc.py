@@ -166,6 +166,16 @@ def test_card_is_read_and_verified(rig: Rig, request: pytest.FixtureRequest, kin
     assert removed.reader == rig.daemon.reader  # type: ignore[attr-defined]
 
 
+def test_photo_read_and_checked_when_asked(rig: Rig, ec_pki: TestPki) -> None:
+    rig.reader([ec_pki.root_certificate], read_photo=True)
+    files = card(ec_pki)
+    rig.insert(files)
+    event = inserted(rig)
+    assert event.photo == files.photo
+    assert event.verification.status is VerificationStatus.VERIFIED
+    assert "photo matches" in event.verification.reason
+
+
 def test_second_card_of_the_family_costs_fewer_apdus(rig: Rig, rsa_pki: TestPki) -> None:
     rig.reader([rsa_pki.root_certificate])
     rig.insert(card(rsa_pki, card_number="592000000001"))
