@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from hardware.eid.base import ReaderErrorKind
+from hardware.eid.belpic import BelpicCard, CardFaults
 from hardware.eid.cardfiles import CardFiles
 from hardware.eid.cardmaker import TestPki, make_card
 from hardware.eid.simulated import SimulatedReader
@@ -236,6 +237,38 @@ def test_no_card_within_timeout_is_one_line(virtual_slot: eid_support.VirtualSlo
     assert one_error_line(result) == "error: no card inserted within 1 s"
     assert result.stdout == ""
     assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize(
+    ("faults", "atr", "expected"),
+    [
+        (CardFaults(remove_after_apdus=6), None, "(leave the card in until the read is done)"),
+        (CardFaults(not_activated=True), None, "the card is not activated"),
+        (
+            CardFaults(not_activated=True),
+            bytes.fromhex("3B8F8001804F0CA000000306"),
+            "not a Belgian",
+        ),
+    ],
+    ids=["pulled-mid-read", "not-activated", "bank-card"],
+)
+def test_a_card_that_cannot_be_read_is_one_line(
+    virtual_slot: eid_support.VirtualSlot,
+    rsa_pki: TestPki,
+    faults: CardFaults,
+    atr: bytes | None,
+    expected: str,
+) -> None:
+    files = resident_card(rsa_pki)
+    if atr is not None:
+        files = dataclasses.replace(files, atr=atr)
+    virtual_slot.insert(BelpicCard(files, faults=faults))
+    result = run("read", "--json", "--timeout", "10")
+    assert result.returncode == 3, result.stdout
+    line = one_error_line(result)
+    assert line.startswith(f"error: {virtual_slot.reader}: "), line
+    assert expected in line
+    assert result.stdout == ""
 
 
 def test_unknown_reader_or_trust_dir_is_one_line(pcscd: eid_support.Pcscd, tmp_path: Path) -> None:
