@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -37,6 +38,7 @@ READER_NAME = "Virtual PCD 00 00"  # vpcd's first slot: "<FRIENDLYNAME> 00 00"
 READER_WAIT_S = 10.0
 STOP_WAIT_S = 5.0
 
+_TMP_PREFIX = "digibank-pcscd-"
 _claimed: Path | None = None
 
 
@@ -55,8 +57,9 @@ def claim_socket_path() -> Path:
         if existing:
             _claimed = Path(existing)
         else:
-            base = Path(tempfile.mkdtemp(prefix="digibank-pcscd-"))
-            _claimed = base / "pcscd.comm"
+            # Named, not made: start_pcscd() creates it, Pcscd.stop() removes it.
+            unique = f"{_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+            _claimed = Path(tempfile.gettempdir()) / unique / "pcscd.comm"
             os.environ["PCSCLITE_CSOCK_NAME"] = str(_claimed)
     return _claimed
 
@@ -225,9 +228,13 @@ class Pcscd:
                 process.wait(STOP_WAIT_S)
 
     def stop(self) -> None:
-        """Halt for good and remove the working directory; safe to call twice."""
+        """Halt for good and remove its directories; safe to call twice."""
         self.halt()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        socket_dir = self.socket_path.parent
+        if socket_dir != DEFAULT_SOCKET.parent and socket_dir.name.startswith(_TMP_PREFIX):
+            # Our temporary socket directory (start_pcscd makes it again if needed).
+            shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 def start_pcscd(socket_path: Path | None = None, *, with_vpcd: bool = True) -> Pcscd:
@@ -272,7 +279,7 @@ def start_pcscd(socket_path: Path | None = None, *, with_vpcd: bool = True) -> P
         )
     command = [_pcscd(), "--foreground", "--config", str(conf)]
     if isolate is not None:
-        socket_path.parent.mkdir(parents=True, exist_ok=True)
+        socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # In its own mount namespace the daemon's fixed /run/pcscd is our directory.
         command = [*isolate, "sh", "-c", _NAMESPACE_SCRIPT, str(socket_path.parent), *command]
     daemon = Pcscd(
