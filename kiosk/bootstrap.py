@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from hardware.eid.base import CardReader
+from hardware.errors import ConfigurationError
 from hardware.locker.base import Locker
 from hardware.locker.layout import BusSpec, CabinetSpec
-from kiosk.settings import EMULATOR_PORT
+from kiosk.settings import EMULATOR_PORT, EidSettings
 
 if TYPE_CHECKING:
     from hardware.locker.emulator import BoardEmulator
@@ -73,3 +75,41 @@ def _with_emulator(bus: BusSpec, stack: ExitStack, emulators: dict[str, BoardEmu
     emulators[bus.name] = emulator
     log.info("bus %s: built-in %s board emulator on %s", bus.name, bus.family, port)
     return replace(bus, port=port)
+
+
+@dataclass(frozen=True)
+class CardReaderSetup:
+    """A card reader, not yet started, with the secret and rules the core needs with it."""
+
+    reader: CardReader
+    pepper: bytes  # HMAC key for borrower keys; never logged
+    settings: EidSettings
+
+
+def build_card_reader(eid: EidSettings) -> CardReaderSetup:
+    """Build the card reader named by ``eid.driver`` (not started).
+
+    Reads the pepper file and the trust directory now, so a missing pepper or an
+    unreadable certificate stops the kiosk at start-up with a clear message.
+    """
+    from hardware.eid.privacy import load_pepper
+    from hardware.eid.verify import load_trusted_roots
+
+    # The simulated reader (demo, tests) may run without a pepper: it gets a fixed one.
+    pepper = load_pepper(eid.pepper_file) if eid.pepper_file else b"demo-pepper-not-secret"
+    if eid.driver == "pcsc" and not eid.pepper_file:
+        raise ConfigurationError("eid.pepper_file: missing; the pcsc reader needs the site pepper")
+    roots = load_trusted_roots(eid.trust_dir) if eid.trust_dir else []
+    reader: CardReader
+    if eid.driver == "pcsc":
+        from hardware.eid.pcsc import PcscReader
+
+        reader = PcscReader(
+            reader_name=eid.reader or None, trusted_roots=roots, read_photo=eid.read_photo
+        )
+    else:
+        from hardware.eid.simulated import SimulatedReader
+
+        reader = SimulatedReader(trusted_roots=roots, read_photo=eid.read_photo)
+    log.info("card reader: %s, %d trusted root(s)", eid.driver, len(roots))
+    return CardReaderSetup(reader, pepper, eid)
