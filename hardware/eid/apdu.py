@@ -114,6 +114,20 @@ def applet_version_text(byte: int) -> str:
     return f"{byte >> 4:X}.{byte & 0x0F:X}"
 
 
+def der_total_length(head: bytes) -> int | None:
+    """The whole length of the DER SEQUENCE that ``head`` starts, or None when ``head``
+    is too short to tell or does not start with a definite-length SEQUENCE."""
+    if len(head) < 2 or head[0] != 0x30:
+        return None
+    first = head[1]
+    if first < 0x80:
+        return 2 + first
+    count = first & 0x7F
+    if count == 0 or count > 3 or len(head) < 2 + count:
+        return None  # indefinite or absurd length: read the whole file instead
+    return 2 + count + int.from_bytes(head[2 : 2 + count], "big")
+
+
 def _path_name(path: bytes) -> str:
     return path.hex().upper()
 
@@ -187,6 +201,14 @@ class CardSession:
         """Select ``path`` and read the whole file (padding included, as the card has it)."""
         return self._read(path, None)
 
+    def read_der(self, path: bytes) -> bytes:
+        """Select ``path`` and read one DER structure: stop at its encoded length.
+
+        Certificate files are zero padded (an applet 1.8 file is 2 KB for a ~550-byte
+        certificate); a file that does not start like DER is read whole.
+        """
+        return self._read(path, None, der=True)
+
     def read_prefix(self, path: bytes, n: int) -> bytes:
         """Select ``path`` and read only its first ``n`` bytes (fewer if the file is shorter).
 
@@ -196,7 +218,7 @@ class CardSession:
             raise ConfigurationError(f"read_prefix needs n >= 1, not {n}")
         return self._read(path, n)
 
-    def _read(self, path: bytes, limit: int | None) -> bytes:
+    def _read(self, path: bytes, limit: int | None, *, der: bool = False) -> bytes:
         self.select(path)
         name = f"READ BINARY {_path_name(path)}"
         budget_end = self.apdus + MAX_APDUS_PER_READ
@@ -214,6 +236,10 @@ class CardSession:
             data, sw = self._exchange(apdu)
             if sw == SW_OK and data:
                 out += data
+                if der and limit is None:
+                    limit = der_total_length(bytes(out))
+                    if limit is not None and len(out) >= limit:
+                        break
                 if len(data) < want:
                     break  # a short chunk: the end of the file
                 continue

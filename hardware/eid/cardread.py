@@ -6,8 +6,9 @@ or a ``CardReadError`` whose ``kind`` says what an installer can do about it.
 
 It reads only what identification needs: GET CARD DATA, identity, address, both
 signatures and the RRN certificate (the photo only when asked). The RRN certificate is
-the same on many cards of one family, so a ``CertificateCache`` keyed by the SHA-256 of
-the certificate file's first chunk turns its ~4 reads into one short read.
+the National Register's, the same on every card of a family, so a ``CertificateCache`` of
+certificates that verified earlier cards is tried first: when one verifies this card's
+signatures, the card's certificate file (~1-2 KB) is not read at all.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class CardReadError(HardwareError):
 
 
 class CertificateCache:
-    """RRN certificates by the SHA-256 of their first chunk; thread-safe, bounded (LRU).
+    """RRN certificates that verified a card, keyed by the SHA-256 of their first chunk
+    (so one certificate is kept once); thread-safe, bounded (LRU).
 
     Certificates are public data, so holding them in memory is harmless; a wrong entry
     only costs a re-read (``read_card`` re-reads when a cached certificate fails).
@@ -91,6 +93,11 @@ class CertificateCache:
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
 
+    def candidates(self) -> list[bytes]:
+        """Every cached certificate file, the most recently used first."""
+        with self._lock:
+            return list(reversed(self._entries.values()))
+
     def discard(self, key: str) -> None:
         """Forget ``key`` (a cached certificate that did not verify)."""
         with self._lock:
@@ -123,20 +130,17 @@ def read_card(
     started = time.perf_counter()
     apdus0, bytes0 = session.apdus, session.bytes_read
     try:
-        card_data, files, cached_key = _read_files(session, atr, read_photo, cert_cache)
+        use_cache = cert_cache is not None and len(cert_cache) > 0
+        card_data, files = _read_files(session, atr, read_photo, read_certificate=not use_cache)
         identity = parse_identity(files.identity)
         address = parse_address(files.address) if files.address is not None else None
-        verification = verify_files(files, trusted_roots, check_photo=read_photo)
-        if cached_key is not None and _may_be_stale(verification, trusted_roots):
-            # The cached certificate may belong to another card of the family whose
-            # first chunk happens to match: read this card's own certificate once.
-            assert cert_cache is not None
-            cert_cache.discard(cached_key)
-            files = replace(files, rrn_certificate=session.read_file(apdu.RRN_CERTIFICATE))
+        found = _from_cache(cert_cache, files, trusted_roots, read_photo) if use_cache else None
+        if found is not None:
+            files, verification = found
+        else:
+            if use_cache:  # no cached certificate verifies this card: read its own once
+                files = replace(files, rrn_certificate=_read_certificate(session))
             verification = verify_files(files, trusted_roots, check_photo=read_photo)
-            cached_key = None
-            _remember(cert_cache, files, verification)
-        elif cached_key is None:
             _remember(cert_cache, files, verification)
     except CardReadError:
         raise
@@ -175,24 +179,41 @@ def read_card(
     )
 
 
-def _may_be_stale(verification: Verification, trusted_roots: Sequence[object]) -> bool:
-    """Whether a failed verification could come from a cached certificate of another card.
+def _from_cache(
+    cache: CertificateCache | None,
+    files: CardFiles,
+    trusted_roots: Sequence[x509.Certificate],
+    check_photo: bool,
+) -> tuple[CardFiles, Verification] | None:
+    """The card's files with a cached RRN certificate that verifies them, or None.
 
-    A genuine problem gives the same outcome after the re-read, at the cost of one full
-    certificate read; without trusted roots every card is UNTRUSTED_ROOT: no re-read then.
+    The RRN certificate is the National Register's, shared by a whole card family, so a
+    certificate whose key verifies this card's signatures is the one its chip holds:
+    the signature check is the proof, and the card's certificate file need not be read.
+    Only a full success counts (VERIFIED; UNTRUSTED_ROOT only when no roots are set):
+    any other outcome is settled with the card's own certificate.
     """
-    if verification.status is VerificationStatus.BAD_SIGNATURE:
-        return True
-    return verification.status is VerificationStatus.UNTRUSTED_ROOT and bool(trusted_roots)
+    if cache is None:
+        return None
+    for certificate in cache.candidates():
+        candidate = replace(files, rrn_certificate=certificate)
+        verification = verify_files(candidate, trusted_roots, check_photo=check_photo)
+        if verification.status is VerificationStatus.VERIFIED or (
+            verification.status is VerificationStatus.UNTRUSTED_ROOT and not trusted_roots
+        ):
+            cache.put(CertificateCache.fingerprint(certificate[:CERT_PREFIX_LENGTH]), certificate)
+            return candidate, verification
+    return None
 
 
 def _read_files(
     session: apdu.CardSession,
     atr: bytes,
     read_photo: bool,
-    cert_cache: CertificateCache | None,
-) -> tuple[apdu.CardData | None, CardFiles, str | None]:
-    """The raw files; the third value is the cache key when the certificate came from it."""
+    *,
+    read_certificate: bool,
+) -> tuple[apdu.CardData | None, CardFiles]:
+    """The raw files; the RRN certificate only when ``read_certificate``."""
     try:
         card_data: apdu.CardData | None = session.card_data()
     except apdu.CardNotActivated:
@@ -210,7 +231,7 @@ def _read_files(
     address = _read_optional(session, apdu.ADDRESS)
     address_signature = _read_optional(session, apdu.ADDRESS_SIGNATURE) if address else None
     photo = session.read_file(apdu.PHOTO) if read_photo else None
-    certificate, cached_key = _read_certificate(session, cert_cache)
+    certificate = _read_certificate(session) if read_certificate else None
     files = CardFiles(
         identity=identity,
         identity_signature=identity_signature,
@@ -220,7 +241,7 @@ def _read_files(
         photo=photo,
         atr=bytes(atr),
     )
-    return card_data, files, cached_key
+    return card_data, files
 
 
 def _read_optional(session: apdu.CardSession, path: bytes) -> bytes | None:
@@ -231,24 +252,12 @@ def _read_optional(session: apdu.CardSession, path: bytes) -> bytes | None:
         return None
 
 
-def _read_certificate(
-    session: apdu.CardSession, cache: CertificateCache | None
-) -> tuple[bytes | None, str | None]:
-    """The RRN certificate file, from the cache when its first chunk is known."""
-    if cache is None or not len(cache):
-        # Nothing to compare with (the first card): the first-chunk read would be wasted.
-        return _read_optional(session, apdu.RRN_CERTIFICATE), None
+def _read_certificate(session: apdu.CardSession) -> bytes | None:
+    """The RRN certificate up to its DER length (the zero padding is not read)."""
     try:
-        prefix = session.read_prefix(apdu.RRN_CERTIFICATE, CERT_PREFIX_LENGTH)
+        return session.read_der(apdu.RRN_CERTIFICATE)
     except apdu.FileNotFound:
-        return None, None
-    if len(prefix) < CERT_PREFIX_LENGTH:
-        return prefix, None  # the whole file fitted in the first chunk
-    key = CertificateCache.fingerprint(prefix)
-    cached = cache.get(key)
-    if cached is not None:
-        return cached, key
-    return session.read_file(apdu.RRN_CERTIFICATE), None
+        return None
 
 
 def _remember(cache: CertificateCache | None, files: CardFiles, verification: Verification) -> None:
