@@ -32,6 +32,7 @@ from hardware.eid.base import (
 )
 from hardware.eid.cardread import CardReadError, CertificateCache, read_card
 from hardware.errors import DeviceUnavailable
+from hardware.events import Subscribers
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class PcscReader:
         self._cache = cert_cache if cert_cache is not None else CertificateCache()
         self._clock = clock
         self._lock = threading.Lock()
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: Subscribers[EidEvent] = Subscribers("eID reader")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._context: Any = None  # guarded by _lock: close() cancels a wait on it
@@ -209,26 +210,12 @@ class PcscReader:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback`` on the worker thread for every event; returns unsubscribe."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     # -- events ----------------------------------------------------------------------------
 
     def _emit(self, event: EidEvent) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(event)
-            except Exception:  # one broken subscriber must not stop the reader
-                log.exception("eID event subscriber failed on %s", type(event).__name__)
+        self._subscribers.publish(event)
 
     def _fail(self, reader: str | None, kind: ReaderErrorKind, message: str) -> None:
         log.warning("eID reader %s: %s (%s)", reader or "-", message, kind.value)

@@ -21,6 +21,7 @@ from hardware.eid.base import CardRemoved, EidEvent, ReaderError, ReaderErrorKin
 from hardware.eid.cardfiles import CardFiles
 from hardware.eid.cardread import CardReadError, CertificateCache, read_card
 from hardware.errors import HardwareError
+from hardware.events import Subscribers
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class SimulatedReader:
         self._read_photo = read_photo
         self._cache = cert_cache if cert_cache is not None else CertificateCache()
         self._lock = threading.Lock()
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: Subscribers[EidEvent] = Subscribers("simulated eID reader")
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -92,15 +93,7 @@ class SimulatedReader:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback`` on the simulator thread for every event; returns unsubscribe."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     # -- scripting (any thread) ------------------------------------------------------------
 
@@ -136,13 +129,7 @@ class SimulatedReader:
                 log.exception("simulated eID reader action failed")
 
     def _emit(self, event: EidEvent) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(event)
-            except Exception:  # one broken subscriber must not stop the reader
-                log.exception("eID event subscriber failed on %s", type(event).__name__)
+        self._subscribers.publish(event)
 
     def _fail(self, kind: ReaderErrorKind, message: str) -> None:
         log.warning("eID reader %s: %s (%s)", self.name, message, kind.value)

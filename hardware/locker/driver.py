@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 
 from hardware.errors import HardwareError, UnknownCompartment
+from hardware.events import Subscribers
 from hardware.locker.base import (
     BoardKey,
     BoardOffline,
@@ -60,7 +61,7 @@ class LockerBase:
         self._pulse_done: dict[int, float] = {}  # when the last pulse ended (cool-down)
         self._results: OrderedDict[str, OpenResult] = OrderedDict()
         self._open_locks = {n: threading.Lock() for n in self._specs}
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: Subscribers[LockerEvent] = Subscribers("locker")
 
     # -- to implement ---------------------------------------------------------------------
 
@@ -88,15 +89,7 @@ class LockerBase:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Deliver every event to ``callback``; returns a function that unsubscribes."""
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     def states(self) -> LockerState:
         """The cabinet as last seen; doors of offline boards are unknown."""
@@ -343,13 +336,7 @@ class LockerBase:
             self._publish(event)
 
     def _publish(self, event: LockerEvent) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(event)
-            except Exception:  # a faulty subscriber must not stop the poller
-                log.exception("locker subscriber %r failed on %r", callback, event)
+        self._subscribers.publish(event)
 
     def _spec(self, number: int) -> CompartmentSpec:
         try:
