@@ -24,6 +24,8 @@ from hardware.locker.layout import (
     PollTiming,
     SimulationSpec,
 )
+from kiosk.core.policy import CorePolicy
+from kiosk.settings_core import StoreSettings, read_flows, read_store
 from kiosk.tomlcheck import Errors, Table
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.toml"
@@ -88,6 +90,8 @@ class Settings:
     locker: CabinetSpec
     source: str = "<defaults>"
     eid: EidSettings = field(default_factory=EidSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    flows: CorePolicy = field(default_factory=CorePolicy)
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -129,10 +133,12 @@ def parse_settings(data: dict[str, Any], source: str = "<dict>") -> Settings:
     log_t.finish()
     locker = _cabinet(root.table("locker"))
     eid = _eid(root.table("eid"))
+    store = read_store(root.table("store"))
+    flows = read_flows(root.table("flows"))
     root.finish()
     if errors:
         raise ConfigError(source, errors.items)
-    return Settings(kiosk, LoggingSettings(level.upper()), locker, source, eid)
+    return Settings(kiosk, LoggingSettings(level.upper()), locker, source, eid, store, flows)
 
 
 # --- the eID reader ---------------------------------------------------------------------
