@@ -1,0 +1,124 @@
+"""Alarms from the world outside a flow: forced doors, boards, the card reader, the server, disk.
+
+Each alarm is raised once (not again while active), journalled, shown to staff, and
+cleared when its cause goes away (or by staff, for those that cannot clear themselves).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+from hardware.locker.base import (
+    BoardOffline,
+    BoardOnline,
+    DoorClosed,
+    DoorForced,
+    DoorSensorFault,
+    DoorSensorOk,
+    LockerEvent,
+)
+from kiosk.core.events import ReaderTrouble, Screen, ServerStatus
+from kiosk.core.flowbase import FlowBase
+from kiosk.core.model import AlarmKind
+
+log = logging.getLogger("kiosk.core")
+
+READER_GONE = ("pcscd_unavailable", "no_reader", "reader_removed")
+# What the resident is told for a card that could not be used (message ids).
+CARD_MESSAGES = {
+    "card_removed": "card.removed_early",
+    "not_an_eid": "card.not_an_eid",
+    "mute_card": "card.mute",
+    "not_activated": "card.not_activated",
+}
+CARD_SCREENS = (Screen.IDLE, Screen.CODE_ENTRY, Screen.RETURN_IDENTIFY, Screen.STAFF_CODE)
+
+
+class Watch(FlowBase):
+    """Alarm handling shared by every flow."""
+
+    disk_path: str | None = None
+
+    def locker_alarm(self, event: LockerEvent) -> None:
+        """Raise or clear the alarm a locker event means (flows are handled elsewhere)."""
+        with self.tx() as tx:
+            if isinstance(event, DoorForced):
+                self.raise_alarm(
+                    tx, AlarmKind.DOOR_FORCED, event.compartment, "opened without a command"
+                )
+            elif isinstance(event, DoorClosed):
+                self.clear_alarms(tx, AlarmKind.DOOR_LEFT_OPEN, event.compartment)
+            elif isinstance(event, BoardOffline):
+                self.raise_alarm(
+                    tx,
+                    AlarmKind.BOARD_OFFLINE,
+                    None,
+                    f"board {event.bus}/{event.address}: {event.reason}",
+                )
+            elif isinstance(event, BoardOnline):
+                if all(board.online for board in self.locker.states().boards):
+                    self.clear_alarms(tx, AlarmKind.BOARD_OFFLINE, None)
+            elif isinstance(event, DoorSensorFault):
+                self.raise_alarm(
+                    tx,
+                    AlarmKind.DOOR_SENSOR_FAULT,
+                    event.compartment,
+                    f"door sensor changed {event.changes} times",
+                )
+            elif isinstance(event, DoorSensorOk):
+                self.clear_alarms(tx, AlarmKind.DOOR_SENSOR_FAULT, event.compartment)
+
+    def reader_trouble(self, event: ReaderTrouble) -> None:
+        """A reader problem: an alarm when the reader is gone, a message for a bad card."""
+        if event.kind in READER_GONE:
+            with self.tx() as tx:
+                self.raise_alarm(tx, AlarmKind.READER_UNAVAILABLE, None, event.message)
+            return
+        if self.s.screen in CARD_SCREENS:
+            self.end_session(CARD_MESSAGES.get(event.kind, "card.read_failed"))
+
+    def reader_fine(self) -> None:
+        """A card was read: the reader works again."""
+        with self.tx() as tx:
+            self.clear_alarms(tx, AlarmKind.READER_UNAVAILABLE, None)
+
+    def server_status(self, event: ServerStatus) -> None:
+        """From the sync link: raise when unreachable for long, clear when it answers."""
+        with self.tx() as tx:
+            if event.reachable:
+                self.clear_alarms(tx, AlarmKind.SERVER_UNREACHABLE, None)
+            else:
+                minutes = round(event.down_for_s / 60)
+                self.raise_alarm(
+                    tx,
+                    AlarmKind.SERVER_UNREACHABLE,
+                    None,
+                    f"no answer for {minutes} min: {event.detail}",
+                )
+
+    def check_disk(self) -> None:
+        """Alarm when the store's disk is nearly full; cleared when space is back."""
+        if not self.disk_path:
+            return
+        try:
+            free_mb = shutil.disk_usage(self.disk_path).free // (1024 * 1024)
+        except OSError as exc:
+            log.warning("cannot read free disk space of %s: %s", self.disk_path, exc)
+            return
+        with self.tx() as tx:
+            if free_mb < self.policy.disk_min_free_mb:
+                self.raise_alarm(tx, AlarmKind.DISK_FULL, None, f"{free_mb} MB free")
+            else:
+                self.clear_alarms(tx, AlarmKind.DISK_FULL, None)
+
+    def door_reminder(self) -> None:
+        """The session's door is still open: remind the person."""
+        if self.s.door_open:
+            self.s.reminder = "door.close_please"
+
+    def door_alarm(self) -> None:
+        """The session's door is open far too long: alarm for staff."""
+        if self.s.door_open and self.s.compartment is not None:
+            with self.tx() as tx:
+                self.raise_alarm(tx, AlarmKind.DOOR_LEFT_OPEN, self.s.compartment, "door left open")
