@@ -44,11 +44,17 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def translate(exc: BaseException, path: Path | str) -> StoreError:
-    """The ``StoreError`` (or ``StoreCorrupt``) that says what ``exc`` means for the kiosk."""
+def translate(exc: BaseException, path: Path | str) -> Exception:
+    """The ``StoreError`` (or ``StoreCorrupt``) that says what ``exc`` means for the kiosk.
+
+    A ValueError raised while binding a parameter (a naive datetime) is a caller's mistake,
+    not a database failure: it comes back as that ValueError.
+    """
     if isinstance(exc, StoreError):
         return exc
     inner = _sqlite_error(exc)
+    if isinstance(inner, ValueError) and not isinstance(inner, sqlite3.Error):
+        return ValueError(str(inner))
     name = str(getattr(inner, "sqlite_errorname", ""))
     detail = _one_line(str(inner)) or type(inner).__name__
     if name.startswith(_CORRUPT):
