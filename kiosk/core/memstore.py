@@ -191,6 +191,13 @@ class MemoryStore:
             yield MemoryTx(work, self._clock, self._boot)
             self._data = work  # only reached when the block did not raise
 
+    @contextmanager
+    def reading(self) -> Iterator[MemoryTx]:
+        """A read-only view (writes to it are thrown away)."""
+        with self._lock:
+            copies = {name: copy.copy(value) for name, value in vars(self._data).items()}
+            yield MemoryTx(_Data(**copies), self._clock, self._boot)
+
     def journal_entries(
         self,
         *,

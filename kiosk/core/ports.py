@@ -145,6 +145,10 @@ class Store(Protocol):
         """A read-write transaction, committed (with fsync) when the block ends normally."""
         ...
 
+    def reading(self) -> AbstractContextManager[StoreTx]:
+        """A read-only transaction: a consistent view that never blocks writers."""
+        ...
+
     def journal_entries(
         self,
         *,
