@@ -1,25 +1,29 @@
 """The one place that picks drivers by name and wires them together.
 
-Frontends (CLI, later the UI and the core) ask for a started device here and never
-import a driver module themselves; swapping real hardware for an emulator or a
-simulator is a config value.
+Frontends (CLI, the UI) ask for a started device or core here and never import a driver
+module themselves; swapping real hardware for an emulator or a simulator is a config
+value. ``build_core`` opens the store and wires the core over a locker.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hardware.eid.base import CardReader
 from hardware.errors import ConfigurationError
 from hardware.locker.base import Locker
 from hardware.locker.layout import BusSpec, CabinetSpec
-from kiosk.settings import EMULATOR_PORT, EidSettings
+from kiosk.core.clock import Clock, SystemClock
+from kiosk.settings import EMULATOR_PORT, EidSettings, Settings
 
 if TYPE_CHECKING:
     from hardware.locker.emulator import BoardEmulator
+    from kiosk.core.engine import KioskCore
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +117,54 @@ def build_card_reader(eid: EidSettings) -> CardReaderSetup:
         reader = SimulatedReader(trusted_roots=roots, read_photo=eid.read_photo)
     log.info("card reader: %s, %d trusted root(s)", eid.driver, len(roots))
     return CardReaderSetup(reader, pepper, eid)
+
+
+def build_core(
+    settings: Settings,
+    locker: Locker,
+    stack: ExitStack,
+    *,
+    pepper: bytes | None = None,
+    clock: Clock | None = None,
+    checkpoint: Callable[[str], None] | None = None,
+    database: str | None = None,
+) -> KioskCore:
+    """Open the store and build the core over ``locker`` (not started).
+
+    A database that cannot be opened (damaged, unwritable, a newer schema) does not stop
+    the program: the core starts out of order with an alarm, so the screen says so and
+    staff see why, and the file is left untouched for rescue.
+    """
+    from kiosk.core.engine import KioskCore
+    from kiosk.core.identify import CardRules
+    from kiosk.core.ports import StoreError
+    from kiosk.store import open_store
+
+    clock = clock or SystemClock()
+    path = Path(database or settings.store.path)
+    store = None
+    problem = ""
+    try:
+        store = open_store(path, clock, checkpoint=checkpoint)
+        stack.callback(store.close)
+    except StoreError as exc:
+        problem = str(exc)
+        log.error("the kiosk database cannot be used, refusing service: %s", exc)
+    eid = settings.eid
+    core = KioskCore(
+        store=store,
+        locker=locker,
+        policy=settings.flows,
+        clock=clock,
+        pepper=pepper,
+        card_rules=CardRules(
+            accept_unverified=eid.accept_unverified,
+            grace_days=eid.grace_days,
+            accepted_document_types=eid.accepted_document_types,
+        ),
+        checkpoint=checkpoint,
+        disk_path=path.parent if path.parent.is_dir() else None,
+        store_problem=problem,
+    )
+    stack.callback(core.stop)
+    return core
