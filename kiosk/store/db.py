@@ -135,7 +135,8 @@ def _inspect(path: Path) -> None:
         conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=5.0)
         try:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check")]
+            # A finding may span lines ("*** in database main ***\nOn tree page ..."): one line.
+            problems = [" ".join(str(r[0]).split()) for r in conn.execute("PRAGMA quick_check")]
             has_version = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
             ).fetchone()

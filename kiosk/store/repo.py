@@ -467,7 +467,7 @@ class SqlStore:
         """The problems ``PRAGMA integrity_check`` (or ``quick_check``) finds; [] when none."""
         pragma = "integrity_check" if full else "quick_check"
         with self._engine.connect() as conn:
-            found = [str(r[0]) for r in conn.exec_driver_sql(f"PRAGMA {pragma}")]
+            found = [" ".join(str(r[0]).split()) for r in conn.exec_driver_sql(f"PRAGMA {pragma}")]
         return [] if found == ["ok"] else found
 
     @translated
