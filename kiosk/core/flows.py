@@ -15,6 +15,7 @@ from typing import Any
 from hardware.locker.base import (
     DoorClosed,
     DoorOpened,
+    DoorState,
     LockerEvent,
     OpenOutcome,
 )
@@ -238,6 +239,10 @@ class FlowMachine(PickupFlow, ReturnFlow, StaffFlow, Watch):
         if self.s.door_open:
             self._set_timer("reminder", self.policy.door_open_reminder_s)
             self._set_timer("door_alarm", self.policy.door_open_alarm_s)
+            # The door may have been shut again before this outcome was handled: its
+            # DoorClosed event then came first and was ignored (door not open yet).
+            if self.s.compartment is not None and self.door(self.s.compartment) is DoorState.CLOSED:
+                self.door_closed_in_flow()
         if retry and self.s.purpose == "return":
             self.return_place()
         elif retry:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import replace
 
 from hardware.locker.base import OpenOutcome
 from kiosk.core.codes import check_code
@@ -220,7 +221,7 @@ class PickupFlow(FlowBase):
         facts.update(loan_id=loan_id, started_at=now.isoformat(), due_date=due.isoformat())
         if reservation is not None:
             tx.put_reservation(
-                _with(reservation, status=ReservationStatus.PICKED_UP, compartment=None)
+                replace(reservation, status=ReservationStatus.PICKED_UP, compartment=None)
             )
             tx.put_loan(
                 Loan(
@@ -265,9 +266,3 @@ class PickupFlow(FlowBase):
         }
         facts.update(extra)
         return facts
-
-
-def _with(reservation: Reservation, **changes: object) -> Reservation:
-    from dataclasses import replace
-
-    return replace(reservation, **changes)  # type: ignore[arg-type]

@@ -212,6 +212,9 @@ class StaffFlow(FlowBase):
         """Take a device out (a returned one to check, an expired reservation ...)."""
         with self.tx() as tx:
             current = tx.compartment(number)
+        if current is not None and current.status is CompartmentStatus.EMPTY:
+            self.hint("staff.nothing_inside", compartment=number)  # "open" is for looking
+            return
         self.start_open(
             "unload",
             number,
