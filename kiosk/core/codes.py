@@ -1,7 +1,7 @@
 """Pickup codes, staff codes and PINs: stored only as salted hashes, checked in constant time.
 
 Format: ``pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>``; the loan server writes the
-same format (docs/decisions/0007). A 6-digit code has only a million values, so no hash
+same format (docs/decisions/0011). A 6-digit code has only a million values, so no hash
 makes a stolen database safe; the iterations only make each guess cost, and the kiosk's
 lockout makes guessing at the screen slow.
 """
