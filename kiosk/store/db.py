@@ -105,7 +105,8 @@ def _check_location(path: Path, *, create: bool, read_only: bool) -> bool:
         raise StoreError(f"{path}: not a regular file")
     exists = path.exists() and path.stat().st_size > 0  # SQLite treats an empty file as new
     if not exists and not create:
-        raise StoreError(f"{path}: the database does not exist")
+        what = "is an empty file" if path.exists() else "does not exist"
+        raise StoreError(f"{path}: the database {what}")
     if read_only:
         return False
     # WAL needs to create <db>-wal and <db>-shm beside the file: the directory too.

@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -663,3 +665,47 @@ def test_report(store: SqlStore, clock: ManualClock) -> None:
     assert [a.id for a in report.active_alarms] == ["a"]
     assert store.integrity_check() == [] and store.integrity_check(full=False) == []
     assert json.dumps(report.compartments)
+
+
+_CRASH = """
+import os, signal, sys
+from kiosk.core.clock import ManualClock
+from kiosk.core.model import Compartment
+from kiosk.store import open_store
+
+def checkpoint(name):
+    if name == sys.argv[2]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+store = open_store(sys.argv[1], ManualClock(), checkpoint=checkpoint)
+with store.transaction() as tx:
+    tx.put_compartment(Compartment(7))
+    tx.journal("pickup", {"n": 1})
+"""
+
+
+@pytest.mark.parametrize(("point", "kept"), [("before_commit", 0), ("committed", 1)])
+def test_sigkill_at_a_checkpoint(db: Path, clock: ManualClock, point: str, kept: int) -> None:
+    open_store(db, clock).close()
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASH, str(db), f"journal:pickup:{point}"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == -9, done.stderr
+    store = open_store(db, clock)
+    assert len(store.journal_entries()) == kept
+    with store.reading() as tx:
+        assert (tx.compartment(7) is not None) == bool(kept)
+    _journal(store, 1)
+    assert [e.seq for e in store.journal_entries()] == list(range(1, kept + 2))
+    assert store.boot == 3
+    store.close()
+
+
+def test_empty_file_is_not_a_database_to_read(db: Path, clock: ManualClock) -> None:
+    db.touch()
+    with pytest.raises(StoreError, match="empty file"):
+        open_store(db, clock, read_only=True)
