@@ -1,0 +1,519 @@
+"""Reading a scenario file (TOML) into plain values; every mistake is reported at once.
+
+The format is described in ``docs/scenarios.md``. Reading never runs anything: a file
+with an unknown step, an unknown key or a bad value is refused as a whole (exit code 2),
+each error naming its step, the step's line in the file and, for a misspelt key, the key
+that was probably meant (``kiosk.tomlcheck``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hardware.eid.privacy import borrower_key
+from hardware.locker.layout import CompartmentSpec
+from kiosk.core.codes import hash_code
+from kiosk.core.model import (
+    AlarmKind,
+    Compartment,
+    CompartmentStatus,
+    Loan,
+    Reservation,
+    ReservationStatus,
+    StaffMember,
+)
+from kiosk.core.policy import CorePolicy
+from kiosk.settings_core import read_flows
+from kiosk.tomlcheck import Errors, Table, _hint
+
+# Every scenario run uses this pepper: borrower keys are stable across runs and files.
+PEPPER = b"digibank-scenario-pepper"
+DEFAULT_START = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+SIZES = ("S", "M", "L")
+
+# World actions: what a person (or the cabinet) does, one compartment each.
+WORLD = ("open_door", "close_door", "take_out", "put_in")
+FAULTS = (
+    "jam",
+    "chatter",
+    "board_offline",
+    "board_garbled",
+    "board_silent",
+    "reader_unavailable",
+    "card_not_an_eid",
+    "card_mute",
+    "server_unreachable",
+)
+ACTIONS = (
+    "insert_card",
+    "remove_card",
+    "tap",
+    "enter",
+    "scan",
+    *WORLD,
+    "fault",
+    "clear_fault",
+    "wait",
+    "restart",
+)
+TAP_KEYS = ("value", "choose", "alarm", "compartment")
+EXPECTS = (
+    "expect_screen",
+    "expect_message",
+    "expect_params",
+    "expect_actions",
+    "expect_choices",
+    "expect_reminder",
+    "expect_first_name",
+    "expect_staff_name",
+    "expect_compartment",
+    "expect_alarms",
+    "expect_journal",
+    "expect_journal_contains",
+    "expect_pulses",
+)
+COMPARTMENT_EXPECT_KEYS = ("number", "status", "shown", "door", "item", "asset_tag", "note")
+_DURATION = re.compile(
+    r"\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|min|mins|minutes?|h|hours?|d|days?)\s*",
+    re.IGNORECASE,
+)
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ScenarioError(Exception):
+    """The file is not a valid scenario; ``errors`` lists every problem (one line each)."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        super().__init__(f"{source}: {len(errors)} error(s)")
+        self.source = source
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone who can insert a card: by national number (a real simulated eID) or key."""
+
+    name: str
+    first_name: str
+    national_number: str | None = field(default=None, repr=False)
+    key: str = ""
+
+    @property
+    def short_key(self) -> str:
+        """The borrower key shortened for output."""
+        return self.key[:8] + "…"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing done in a step: ``kind`` (one of ``ACTIONS``) and its arguments."""
+
+    kind: str
+    value: Any = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """A short human line, e.g. ``tap open (R1)``."""
+        extra = " ".join(f"{k}={v}" for k, v in self.args.items())
+        value = "" if self.value is True or self.value is None else f" {self.value}"
+        return f"{self.kind}{value}" + (f" ({extra})" if extra else "")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ``[[step]]``: at most one action, hooks around the next pulse, expectations."""
+
+    number: int
+    line: int | None
+    action: Action | None
+    expects: dict[str, Any]
+    note: str = ""
+    before_pulse: Action | None = None
+    after_pulse: Action | None = None
+
+    @property
+    def where(self) -> str:
+        """``step 3 (line 20)``."""
+        return f"step {self.number}" + (f" (line {self.line})" if self.line else "")
+
+
+@dataclass
+class Scenario:
+    """A whole scenario file, read and checked."""
+
+    source: str
+    title: str
+    start: dt.datetime
+    specs: list[CompartmentSpec]
+    watch_s: float
+    policy: CorePolicy
+    persons: dict[str, Person]
+    reservations: list[Reservation]
+    loans: list[Loan]
+    staff: list[StaffMember]
+    compartments: dict[int, Compartment]
+    items: dict[int, bool]  # compartments that physically hold a device at the start
+    open_doors: list[int]
+    steps: list[Step]
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check ``path``; raises ``ScenarioError`` listing every problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(source, [f"cannot read the file: {exc.strerror}"]) from None
+    return parse_scenario(text, source)
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Check ``text`` (TOML) and build the ``Scenario``; raises ``ScenarioError``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, [f"not valid TOML: {exc}"]) from None
+    errors = Errors()
+    root = Table(data, "", errors)
+    title = root.get("title", str, Path(source).stem)
+    start = _when(root, "start") or DEFAULT_START
+    cabinet = root.table("cabinet")
+    specs, watch_s = _cabinet(cabinet)
+    numbers = {s.number for s in specs}
+    policy = read_flows(root.table("flows"))
+    persons = _persons(root.tables("person"), errors)
+    reader = _Reader(errors, persons, numbers)
+    reservations = [reader.reservation(t) for t in root.tables("reservation")]
+    loans = [reader.loan(t) for t in root.tables("loan")]
+    staff = [reader.staff(t) for t in root.tables("staff")]
+    compartments, items, open_doors = reader.contents(root.tables("compartment"), reservations)
+    lines = _step_lines(text)
+    steps = []
+    raw_steps = data.get("step", [])
+    root.tables("step")  # marks the key as known; the steps are read with their lines below
+    if isinstance(raw_steps, list):
+        for index, raw in enumerate(raw_steps):
+            line = lines[index] if index < len(lines) else None
+            where = f"step {index + 1}" + (f" (line {line})" if line else "")
+            steps.append(reader.step(Table(raw, where, errors), index + 1, line))
+    if not steps and not errors:
+        errors.add("step", "no [[step]] in the file: a scenario needs at least one step")
+    root.finish()
+    if errors:
+        raise ScenarioError(source, errors.items)
+    return Scenario(
+        source=source,
+        title=title,
+        start=start,
+        specs=specs,
+        watch_s=watch_s,
+        policy=policy,
+        persons=persons,
+        reservations=reservations,
+        loans=loans,
+        staff=staff,
+        compartments=compartments,
+        items=items,
+        open_doors=open_doors,
+        steps=steps,
+    )
+
+
+def parse_duration(value: object) -> float | None:
+    """Seconds from ``30``, ``2.5``, ``"90 s"``, ``"5 min"``, ``"2 h"``, ``"1 day"``; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if value >= 0 else None
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value)
+        if match:
+            return float(match.group(1)) * _UNIT_S[match.group(2)[0].lower()]
+    return None
+
+
+# -- the setup ------------------------------------------------------------------------------
+def _step_lines(text: str) -> list[int]:
+    """The line number of every ``[[step]]`` header, in order (tomllib gives no positions)."""
+    header = re.compile(r"^\s*\[\[\s*step\s*\]\]")
+    return [n for n, line in enumerate(text.splitlines(), start=1) if header.match(line)]
+
+
+def _when(t: Table, key: str) -> dt.datetime | None:
+    """A TOML date or date-time as aware UTC (a bare date is midnight UTC)."""
+    value = t.get(key, object, None)
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(0, 0), tzinfo=dt.UTC)
+    t.check(False, key, f"expected a date or date-time like 2026-11-02T09:00:00Z, got {value!r}")
+    return None
+
+
+def _cabinet(t: Table) -> tuple[list[CompartmentSpec], float]:
+    count = t.get("compartments", int, 4, low=1, high=64)
+    size = t.get("size", str, "M", choices=SIZES)
+    charging = t.get("charging", bool, False)
+    door_sensor = t.get("door_sensor", bool, True)
+    item_sensor = t.get("item_sensor", bool, True)
+    watch_s = t.get("watch_ms", float, 100.0, low=10, high=2000) / 1000
+    specs = {
+        n: CompartmentSpec(n, size, charging, door_sensor, item_sensor) for n in range(1, count + 1)
+    }
+    for c in t.tables("compartment"):
+        number = c.get("number", int, 0)
+        c.check(number in specs, "number", f"{number} is not a compartment 1-{count}")
+        base = specs.get(number, CompartmentSpec(number))
+        if number in specs:
+            specs[number] = CompartmentSpec(
+                number,
+                c.get("size", str, base.size, choices=SIZES),
+                c.get("charging", bool, base.charging),
+                c.get("door_sensor", bool, base.door_sensor),
+                c.get("item_sensor", bool, base.item_sensor),
+            )
+        c.finish()
+    t.finish()
+    return list(specs.values()), watch_s
+
+
+def _persons(tables: list[Table], errors: Errors) -> dict[str, Person]:
+    persons: dict[str, Person] = {}
+    for t in tables:
+        name = t.get("name", str, "")
+        first_name = t.get("first_name", str, "")
+        number = t.get("national_number", str, None)
+        key = t.get("borrower_key", str, None)
+        t.check((number is None) != (key is None), "name", "give national_number or borrower_key")
+        t.check(name not in persons, "name", f"{name!r} is defined twice")
+        if number is not None:
+            try:
+                key = borrower_key(PEPPER, number)
+            except ValueError:
+                t.check(False, "national_number", "expected 11 digits (dots and dashes allowed)")
+                key = ""
+        persons[name] = Person(name, first_name, number, key or "")
+        t.finish()
+    return persons
+
+
+class _Reader:
+    """Reads the tables that refer to persons and compartments."""
+
+    def __init__(self, errors: Errors, persons: dict[str, Person], numbers: set[int]) -> None:
+        self.errors = errors
+        self.persons = persons
+        self.numbers = numbers
+
+    def person_key(self, t: Table, key: str) -> str | None:
+        name = t.get(key, str, None)
+        if name is None:
+            return None
+        if name not in self.persons:
+            t.check(False, key, f"no [[person]] named {name!r}{_hint(name, list(self.persons))}")
+            return None
+        return self.persons[name].key
+
+    def number(self, t: Table, key: str, default: int | None = None) -> int | None:
+        number = t.get(key, int, default) if default is not None else t.get(key, int, None)
+        if number is not None:
+            t.check(number in self.numbers, key, f"the cabinet has no compartment {number}")
+        return number
+
+    def reservation(self, t: Table) -> Reservation:
+        compartment = self.number(t, "compartment")
+        status = t.get(
+            "status",
+            str,
+            "loaded" if compartment is not None else "requested",
+            choices=[s.value for s in ReservationStatus],
+        )
+        code = t.get("code", str, None)
+        reservation = Reservation(
+            id=t.get("id", str),
+            asset_tag=t.get("asset_tag", str),
+            status=ReservationStatus(status),
+            borrower_key=self.person_key(t, "borrower"),
+            code_hash=hash_code(code, iterations=1000) if code else None,
+            device_type=t.get("device_type", str, "laptop"),
+            size=t.get("size", str, "M", choices=SIZES),
+            charging=t.get("charging", bool, False),
+            compartment=compartment,
+            ready_by=_when(t, "ready_by"),
+            expires_at=_when(t, "expires_at"),
+            loan_days=t.get("loan_days", int, 14, low=1, high=365),
+        )
+        t.finish()
+        return reservation
+
+    def loan(self, t: Table) -> Loan:
+        due = _when(t, "due")
+        loan = Loan(
+            id=t.get("id", str),
+            asset_tag=t.get("asset_tag", str),
+            borrower_key=self.person_key(t, "borrower"),
+            device_type=t.get("device_type", str, "laptop"),
+            size=t.get("size", str, "M", choices=SIZES),
+            charging=t.get("charging", bool, False),
+            started_at=_when(t, "started") or DEFAULT_START - dt.timedelta(days=7),
+            due_at=due.replace(hour=23, minute=59) if due else None,
+        )
+        t.finish()
+        return loan
+
+    def staff(self, t: Table) -> StaffMember:
+        code = t.get("code", str, None)
+        member = StaffMember(
+            id=t.get("id", str),
+            name=t.get("name", str),
+            pin_hash=hash_code(t.get("pin", str), iterations=1000),
+            role=t.get("role", str, "staff"),
+            borrower_key=self.person_key(t, "person"),
+            code_hash=hash_code(code, iterations=1000) if code else None,
+        )
+        t.finish()
+        return member
+
+    def contents(
+        self, tables: list[Table], reservations: list[Reservation]
+    ) -> tuple[dict[int, Compartment], dict[int, bool], list[int]]:
+        """Compartment contents: loaded reservations first, then ``[[compartment]]`` rows."""
+        compartments: dict[int, Compartment] = {}
+        items: dict[int, bool] = {}
+        for r in reservations:
+            if r.status is ReservationStatus.LOADED and r.compartment is not None:
+                compartments[r.compartment] = Compartment(
+                    r.compartment,
+                    status=CompartmentStatus.LOADED,
+                    asset_tag=r.asset_tag,
+                    reservation_id=r.id,
+                )
+                items[r.compartment] = True
+        open_doors = []
+        for t in tables:
+            number = self.number(t, "number", 0) or 0
+            status = CompartmentStatus(
+                t.get("status", str, "empty", choices=[s.value for s in CompartmentStatus])
+            )
+            compartments[number] = Compartment(
+                number,
+                status=status,
+                asset_tag=t.get("asset_tag", str, None),
+                reservation_id=t.get("reservation", str, None),
+                note=t.get("note", str, ""),
+                opened_count=t.get("opened_count", int, 0, low=0),
+                status_before=CompartmentStatus.EMPTY
+                if status is CompartmentStatus.OUT_OF_SERVICE
+                else None,
+            )
+            holds = status in (CompartmentStatus.LOADED, CompartmentStatus.RETURNED)
+            items[number] = t.get("item", bool, holds)
+            if t.get("door_open", bool, False):
+                open_doors.append(number)
+            t.finish()
+        return compartments, items, open_doors
+
+    # -- steps --------------------------------------------------------------------------------
+    def step(self, t: Table, number: int, line: int | None) -> Step:
+        present = [key for key in ACTIONS if t.has(key)]
+        if len(present) > 1:
+            t.errors.add(t.path, f"{' and '.join(present)}: one action per step")
+        action = self.action(t, present[0]) if present else None
+        if action is not None and action.kind == "tap":
+            args = {k: t.get(k, object) for k in TAP_KEYS if t.has(k)}
+            action = Action("tap", action.value, args)
+            if "alarm" in args:
+                t.get("alarm", str, choices=[k.value for k in AlarmKind])
+        else:
+            for key in TAP_KEYS:
+                if key != "compartment" and t.has(key):
+                    t.check(False, key, "only goes with tap")
+        expects = {key: self.expectation(t, key) for key in EXPECTS if t.has(key)}
+        hooks = {key: self.hook(t, key) for key in ("before_pulse", "after_pulse")}
+        step = Step(number, line, action, expects, t.get("note", str, ""), **hooks)
+        t.finish()
+        return step
+
+    def action(self, t: Table, kind: str) -> Action:
+        if kind == "insert_card":
+            name = t.get(kind, str)
+            t.check(
+                name in self.persons,
+                kind,
+                f"no [[person]] named {name!r}{_hint(name, list(self.persons))}",
+            )
+            return Action(kind, name)
+        if kind in ("remove_card", "restart"):
+            t.check(t.get(kind, bool, True), kind, "write true (or leave the key out)")
+            return Action(kind, True)
+        if kind in ("tap", "enter", "scan"):
+            return Action(kind, t.get(kind, str))
+        if kind in WORLD:
+            return Action(kind, self.number(t, kind, 0))
+        if kind == "wait":
+            seconds = parse_duration(t.get(kind, object))
+            t.check(seconds is not None, kind, 'expected seconds or a duration like "5 min"')
+            return Action(kind, seconds or 0.0)
+        choices = FAULTS if kind == "fault" else (*FAULTS, "all")
+        fault = t.get(kind, str, choices=choices)
+        args: dict[str, Any] = {}
+        if fault in ("jam", "chatter"):
+            args["compartment"] = self.number(t, "compartment", 0)
+        return Action(kind, fault, args)
+
+    def hook(self, t: Table, key: str) -> Action | None:
+        """``before_pulse`` / ``after_pulse``: one world action or fault, on the next pulse."""
+        if not t.has(key):
+            return None
+        sub = t.table(key)
+        present = [k for k in (*WORLD, "fault", "clear_fault") if sub.has(k)]
+        sub.check(len(present) == 1, "", "one of " + ", ".join((*WORLD, "fault", "clear_fault")))
+        action = self.action(sub, present[0]) if len(present) == 1 else None
+        sub.finish()
+        return action
+
+    def expectation(self, t: Table, key: str) -> Any:
+        if key in ("expect_actions", "expect_choices", "expect_alarms"):
+            return t.get_list(key, str)
+        if key in ("expect_journal", "expect_journal_contains"):
+            return t.get_list(key, str)
+        if key == "expect_params":
+            params = t.table(key)
+            values = {k: params.get(k, object) for k in list(params.data)}
+            params.finish()
+            return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
+        if key == "expect_pulses":
+            pulses = t.table(key)
+            counts = {}
+            for name in list(pulses.data):
+                pulses.check(
+                    name.isdigit() and int(name) in self.numbers, name, "not a compartment"
+                )
+                counts[int(name) if name.isdigit() else 0] = pulses.get(name, int, 0, low=0)
+            pulses.finish()
+            return counts
+        if key == "expect_compartment":
+            raw = t.data[key]
+            subs = (
+                [Table(r, f"{t.key_path(key)}[{i}]", t.errors) for i, r in enumerate(raw)]
+                if isinstance(raw, list)
+                else [t.table(key)]
+            )
+            t.get(key, object)
+            return [self.compartment_expect(sub) for sub in subs]
+        return t.get(key, str)
+
+    def compartment_expect(self, t: Table) -> dict[str, Any]:
+        wanted: dict[str, Any] = {"number": self.number(t, "number", 0)}
+        for name in COMPARTMENT_EXPECT_KEYS[1:]:
+            if t.has(name):
+                wanted[name] = t.get(name, bool if name == "item" else str)
+        t.finish()
+        return wanted
