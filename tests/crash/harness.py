@@ -1,0 +1,174 @@
+"""The crash harness: run a flow, SIGKILL the kiosk at one checkpoint, restart it, look.
+
+The board emulator lives here, in the test process: the cabinet outlives the kiosk, so
+the harness counts pulses across the crash and plays the resident. For one crash point:
+
+1. a fresh database (seeded) and a fresh emulator (seeded devices);
+2. the child runs the flow with ``--crash-at NAME#K`` until it kills itself;
+3. pulses are counted, the child restarted without a crash point; once start-up is done
+   (and a few polls later) the pulses are counted again and the store read (read-only);
+4. the probe pickup proves the restarted kiosk serves; it is stopped and read again.
+
+``checks.py`` judges the ``CrashRun`` this returns. ``dry_run`` plays a flow without a
+crash and lists the checkpoints it passes: those are the flow's crash points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiosk.core.clock import SystemClock
+from kiosk.core.model import Alarm, Compartment, JournalEntry
+from kiosk.store import open_store
+from tests.crash.cabinet import BOARD, COMPARTMENTS, new_emulator, seed
+from tests.crash.flows import FLOWS, Hands, probe
+from tests.crash.process import Child, ChildDied, FlowError
+
+AFTER_START_S = 0.25  # watch the restarted kiosk this long (about 12 polls) for pulses
+
+
+@dataclass(frozen=True)
+class Cabinet:
+    """What the emulated cabinet shows: per compartment, pulses, item and door."""
+
+    pulses: dict[int, int]
+    items: dict[int, bool]
+    doors: dict[int, bool]
+
+
+@dataclass(frozen=True)
+class StoreState:
+    """The store as read from the file by the harness (read-only)."""
+
+    journal: list[JournalEntry]
+    compartments: list[Compartment]
+    alarms: list[Alarm]  # active ones
+
+
+@dataclass
+class CrashRun:
+    """Everything observed around one crash; judged by ``checks.check_run``."""
+
+    flow: str
+    point: str
+    reported: list[str] = field(default_factory=list)  # checkpoints of the killed child
+    exit_code: int | None = None
+    boot: int = 0  # the killed child's boot
+    restart_boot: int = 0
+    restart_refused: str = ""
+    at_kill: Cabinet | None = None
+    after_start: Cabinet | None = None
+    state: StoreState | None = None  # after the restart's start-up
+    final_cabinet: Cabinet | None = None
+    final: StoreState | None = None  # after the probe and a clean stop
+    probe_error: str = ""
+    stderr: Path | None = None
+
+
+def look(emulator: object) -> Cabinet:
+    """The emulator's cabinet now."""
+    emu = emulator  # BoardEmulator; typed loosely to keep the dataclass import-light
+    return Cabinet(
+        pulses={n: emu.pulses(BOARD, n) for n in COMPARTMENTS},  # type: ignore[attr-defined]
+        items={n: emu.item(BOARD, n) for n in COMPARTMENTS},  # type: ignore[attr-defined]
+        doors={n: emu.door_open(BOARD, n) for n in COMPARTMENTS},  # type: ignore[attr-defined]
+    )
+
+
+def read_store(db: Path) -> StoreState:
+    """The store's journal, compartments and active alarms, read without writing."""
+    store = open_store(db, SystemClock(), read_only=True)
+    try:
+        journal = store.journal_entries()
+        with store.reading() as tx:
+            return StoreState(journal, tx.compartments(), tx.alarms(active_only=True))
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def workspace(workdir: Path) -> Iterator[tuple[Path, object]]:
+    """A seeded database and a started emulator with the seeded devices; stopped after."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "kiosk.db"
+    emulator = new_emulator()
+    emulator.start_pty()
+    try:
+        seed(db, emulator)
+        yield db, emulator
+    finally:
+        emulator.stop()
+
+
+def dry_run(flow: str, workdir: Path, *, with_probe: bool = True) -> list[str]:
+    """Play ``flow`` without a crash; its crash points (``NAME#K``) in order.
+
+    The first start-up's checkpoints belong to the ``startup`` flow only; the other flows
+    list what they pass after it. ``with_probe``: restart and run the probe as well (proves
+    the script and the probe work before any crash is judged).
+    """
+    with workspace(workdir) as (db, emulator):
+        stderr = workdir / "child.log"
+        child = Child.spawn(db, emulator.url, stderr)  # type: ignore[attr-defined]
+        try:
+            before = len(child.checkpoints)
+            FLOWS[flow](Hands(child, emulator))  # type: ignore[arg-type]
+            child.stop()
+        finally:
+            child.close()
+        points = child.checkpoints if flow == "startup" else child.checkpoints[before:]
+        if with_probe:
+            again = Child.spawn(db, emulator.url, stderr)  # type: ignore[attr-defined]
+            try:
+                probe(Hands(again, emulator))  # type: ignore[arg-type]
+                again.stop()
+            finally:
+                again.close()
+    return points
+
+
+def run_crash(flow: str, point: str, workdir: Path, *, bad_restart: bool = False) -> CrashRun:
+    """Kill the kiosk at ``point`` of ``flow``, restart it, observe (see module docstring)."""
+    run = CrashRun(flow, point, stderr=workdir / "child.log")
+    assert run.stderr is not None
+    with workspace(workdir) as (db, emulator):
+        url = emulator.url  # type: ignore[attr-defined]
+        child: Child | None = None
+        try:
+            child = Child.launch(db, url, run.stderr, crash_at=point)
+            child.wait_started()
+            run.boot = int(child.started["boot"])
+            FLOWS[flow](Hands(child, emulator))  # type: ignore[arg-type]
+            raise FlowError(f"{flow} finished without reaching crash point {point}")
+        except ChildDied as died:
+            run.exit_code = died.returncode
+        finally:
+            if child is not None:
+                run.exit_code = child.wait_dead() if run.exit_code is None else run.exit_code
+                run.reported = list(child.checkpoints)
+                child.close()
+        if run.exit_code != -9:
+            raise FlowError(f"the child ended with {run.exit_code}, not SIGKILL; see {run.stderr}")
+        if not run.reported or run.reported[-1] != point:
+            raise FlowError(f"the child died at {run.reported[-1:]} instead of {point}")
+        run.at_kill = look(emulator)
+        again = Child.spawn(db, url, run.stderr, bad_restart=bad_restart)
+        try:
+            run.restart_boot = int(again.started["boot"])
+            run.restart_refused = str(again.started.get("refused") or "")
+            again.command(sleep=AFTER_START_S)
+            run.after_start = look(emulator)
+            run.state = read_store(db)
+            try:
+                probe(Hands(again, emulator))  # type: ignore[arg-type]
+            except (FlowError, AssertionError) as exc:
+                run.probe_error = str(exc)
+            again.stop()
+        finally:
+            again.close()
+        run.final_cabinet = look(emulator)
+        run.final = read_store(db)
+    return run
