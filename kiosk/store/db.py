@@ -138,11 +138,14 @@ def _inspect(path: Path) -> None:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             # A finding may span lines ("*** in database main ***\nOn tree page ..."): one line.
             problems = [" ".join(str(r[0]).split()) for r in conn.execute("PRAGMA quick_check")]
-            has_version = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
-            ).fetchone()
+            tables = {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+                )
+            }
             revision = None
-            if has_version:
+            if "alembic_version" in tables:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
                 revision = None if row is None else str(row[0])
         finally:
@@ -154,6 +157,12 @@ def _inspect(path: Path) -> None:
             f"{path}: the database fails its integrity check ({problems[0]}"
             f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); the file is "
             "kept unchanged for rescue: move it away or restore a backup"
+        )
+    if revision is None and tables - {"alembic_version"}:
+        # Some other program's database (a wrong [store] path): never add tables to it.
+        raise StoreCorrupt(
+            f"{path}: not a kiosk database (tables {', '.join(sorted(tables)[:5])} but no "
+            "schema revision); the file is kept unchanged: check [store] path"
         )
     if revision is not None and revision not in known_revisions():
         raise StoreCorrupt(

@@ -709,3 +709,25 @@ def test_empty_file_is_not_a_database_to_read(db: Path, clock: ManualClock) -> N
     db.touch()
     with pytest.raises(StoreError, match="empty file"):
         open_store(db, clock, read_only=True)
+
+
+def test_another_programs_database_is_refused_and_kept(db: Path, clock: ManualClock) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.close()
+    before = _bytes(db)
+    with pytest.raises(StoreCorrupt, match="not a kiosk database"):
+        open_store(db, clock)
+    assert _bytes(db) == before
+
+
+def test_an_empty_sqlite_database_becomes_the_store(db: Path, clock: ManualClock) -> None:
+    sqlite3.connect(db).execute("PRAGMA user_version=0").connection.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("DROP TABLE t")  # a valid SQLite file with no tables
+    conn.close()
+    assert db.stat().st_size > 0
+    store = open_store(db, clock)
+    assert store.boot == 1 and store.report().revision == "0001"
+    store.close()

@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from kiosk.core.clock import ManualClock
+from kiosk.core.ports import StoreCorrupt, StoreError
 from kiosk.store import open_store
 from kiosk.store.db import MIGRATIONS, alembic_config, head_revision, known_revisions
 from kiosk.store.schema import Base
@@ -109,15 +110,28 @@ def test_downgrade_and_upgrade_again(tmp_path: Path) -> None:
 
 
 def test_a_read_only_open_needs_the_current_schema(tmp_path: Path) -> None:
-    from kiosk.core.ports import StoreError
+    db = tmp_path / "kiosk.db"
+    open_store(db, ManualClock()).close()
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.begin() as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "base")
+    finally:
+        engine.dispose()
+    with pytest.raises(StoreError, match="start the kiosk once"):
+        open_store(db, ManualClock(), read_only=True)
 
+
+def test_tables_without_a_revision_are_refused(tmp_path: Path) -> None:
     db = tmp_path / "kiosk.db"
     open_store(db, ManualClock()).close()
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM alembic_version")
     conn.close()
-    with pytest.raises(StoreError, match="start the kiosk once"):
-        open_store(db, ManualClock(), read_only=True)
+    with pytest.raises(StoreCorrupt, match="not a kiosk database"):
+        open_store(db, ManualClock())
 
 
 def test_migrations_ship_with_the_package() -> None:
