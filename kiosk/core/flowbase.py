@@ -27,7 +27,7 @@ from kiosk.core.model import (
     StaffMember,
     TxKind,
 )
-from kiosk.core.policy import CorePolicy
+from kiosk.core.policy import CodeGuard, CorePolicy
 from kiosk.core.ports import Store, StoreError, StoreTx
 
 log = logging.getLogger("kiosk.core")
@@ -272,6 +272,24 @@ class FlowBase:
     def flow_done(self, tx: StoreTx) -> None:
         """The opened compartment's flow is finished (recorded or abandoned)."""
         tx.set_meta(FLOW_KEY, None)
+
+    # -- provided by a flow mixin (declared here, the bottom of the MRO, so that the real
+    # -- method of any mixin wins whatever the order of the bases) ------------------------
+    def offer_own_loans(self) -> None:
+        """The identified resident's open loans (returns.py)."""
+        raise NotImplementedError
+
+    def code_guard(self, tx: StoreTx) -> CodeGuard:
+        """The wrong-code bookkeeping (pickup.py)."""
+        raise NotImplementedError
+
+    def code_locked_hint(self, guard: CodeGuard) -> bool:
+        """Show the code lock when locked (pickup.py)."""
+        raise NotImplementedError
+
+    def wrong_code(self, tx: StoreTx, what: str) -> None:
+        """Count a wrong code or PIN (pickup.py)."""
+        raise NotImplementedError
 
     def request_sync(self) -> None:
         """Ask the sync link for a refresh (no-op without one)."""

@@ -66,10 +66,6 @@ class PickupFlow(FlowBase):
         else:
             self.end_session("pickup.nothing_here")
 
-    def offer_own_loans(self) -> None:
-        """Provided by the return flow."""
-        raise NotImplementedError
-
     # -- pickup code ---------------------------------------------------------------------------
     def code_guard(self, tx: StoreTx) -> CodeGuard:
         """The wrong-code bookkeeping, as stored."""

@@ -31,15 +31,6 @@ OPEN_REASONS = ("check", "clean", "repair", "remove", "other")
 class StaffFlow(FlowBase):
     """The staff session (see module docstring)."""
 
-    def code_guard(self, tx: StoreTx) -> CodeGuard:  # provided by the pickup flow
-        raise NotImplementedError
-
-    def code_locked_hint(self, guard: CodeGuard) -> bool:  # provided by the pickup flow
-        raise NotImplementedError
-
-    def wrong_code(self, tx: StoreTx, what: str) -> None:  # provided by the pickup flow
-        raise NotImplementedError
-
     # -- log in ---------------------------------------------------------------------------------
     def staff_member_for_key(self, borrower_key: str) -> StaffMember | None:
         """The staff member whose eID this is, if any."""
