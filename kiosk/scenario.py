@@ -337,7 +337,7 @@ class Runner:
         self._start_core()
         self._mark = mark  # the start-up rows belong to this step's journal
 
-    # -- pulse hooks --------------------------------------------------------------------------------
+    # -- pulse hooks ------------------------------------------------------------------------
     def _arm(self, step: Step) -> None:
         self._armed = {}
         if step.before_pulse is not None:
@@ -356,7 +356,7 @@ class Runner:
             names = " and ".join(n.replace("pulse:", "") + "_pulse" for n in left)
             raise StepFailed(f"{names} was given but no lock was pulsed in this step")
 
-    # -- expectations --------------------------------------------------------------------------------
+    # -- expectations -----------------------------------------------------------------------
     def _snap(self) -> Snapshot:
         assert self.core is not None
         return self.core.snapshot()
@@ -429,7 +429,7 @@ class Runner:
 
 def _same(what: str, wanted: object, seen: object, extra: str = "") -> None:
     if wanted != seen:
-        raise StepFailed(f"expected {what} {wanted!r}, saw {seen!r}{extra}")
+        raise StepFailed(f"expected {what}: {wanted!r}, saw {seen!r}{extra}")
 
 
 def _choice_matches(wanted: str, choice_id: str, label: str) -> bool:

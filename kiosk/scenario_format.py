@@ -200,7 +200,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         for index, raw in enumerate(raw_steps):
             line = lines[index] if index < len(lines) else None
             where = f"step {index + 1}" + (f" (line {line})" if line else "")
-            steps.append(reader.step(Table(raw, where, errors), index + 1, line))
+            steps.append(reader.step(_StepTable(raw, where, errors), index + 1, line))
     if not steps and not errors:
         errors.add("step", "no [[step]] in the file: a scenario needs at least one step")
     root.finish()
@@ -302,6 +302,25 @@ def _persons(tables: list[Table], errors: Errors) -> dict[str, Person]:
         persons[name] = Person(name, first_name, number, key or "")
         t.finish()
     return persons
+
+
+STEP_KEYS = (*ACTIONS, *TAP_KEYS, *EXPECTS, "note", "before_pulse", "after_pulse")
+
+
+class _StepTable(Table):
+    """A ``[[step]]``: a misspelt key is compared with every key a step may have."""
+
+    def key_path(self, key: str) -> str:
+        """``step 3 (line 20): tap``."""
+        return f"{self.path}: {key}"
+
+    def finish(self) -> None:
+        """Unknown keys get a did-you-mean among all step keys; known ones out of place too."""
+        for key in self.data:
+            if key not in STEP_KEYS:
+                self.errors.add(self.key_path(key), f"unknown key{_hint(key, list(STEP_KEYS))}")
+            elif key not in self._used:
+                self.errors.add(self.key_path(key), "does not go with this step's action")
 
 
 class _Reader:
@@ -431,10 +450,6 @@ class _Reader:
             action = Action("tap", action.value, args)
             if "alarm" in args:
                 t.get("alarm", str, choices=[k.value for k in AlarmKind])
-        else:
-            for key in TAP_KEYS:
-                if key != "compartment" and t.has(key):
-                    t.check(False, key, "only goes with tap")
         expects = {key: self.expectation(t, key) for key in EXPECTS if t.has(key)}
         hooks = {key: self.hook(t, key) for key in ("before_pulse", "after_pulse")}
         step = Step(number, line, action, expects, t.get("note", str, ""), **hooks)
