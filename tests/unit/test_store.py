@@ -731,3 +731,20 @@ def test_an_empty_sqlite_database_becomes_the_store(db: Path, clock: ManualClock
     store = open_store(db, clock)
     assert store.boot == 1 and store.report().revision == "0001"
     store.close()
+
+
+def test_unwritable_location_messages(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The permission checks themselves, also when the tests run as root (access() faked)."""
+    db = tmp_path / "kiosk.db"
+    open_store(db, clock).close()
+    real_access = os.access
+    monkeypatch.setattr("kiosk.store.db.os.access", lambda p, m: Path(p) != tmp_path)
+    with pytest.raises(StoreError, match=f"directory {tmp_path} is not writable"):
+        open_store(db, clock)
+    monkeypatch.setattr("kiosk.store.db.os.access", lambda p, m: Path(p) != db)
+    with pytest.raises(StoreError, match="not readable and writable"):
+        open_store(db, clock)
+    monkeypatch.setattr("kiosk.store.db.os.access", real_access)
+    open_store(db, clock, read_only=True).close()  # reading needs no write access
