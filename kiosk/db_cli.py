@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiosk import logs
 from kiosk.cli import EXIT_FAILED, EXIT_OK, UsageError
@@ -24,6 +24,9 @@ from kiosk.core.clock import SystemClock
 from kiosk.core.model import JournalEntry
 from kiosk.core.ports import StoreError
 from kiosk.settings import DEMO_CONFIG, load_settings
+
+if TYPE_CHECKING:
+    from kiosk.store import SqlStore
 
 SUMMARY_WIDTH = 60  # characters of payload summary per journal line
 _VALUE_WIDTH = 16  # a longer value (a borrower key) is shortened in text output
@@ -72,7 +75,7 @@ def _fail(message: str) -> int:
     return EXIT_FAILED
 
 
-def _open(path: Path) -> Any:
+def _open(path: Path) -> SqlStore:
     # Imported here: SQLAlchemy and Alembic load only for the commands that need them.
     from kiosk.store import open_store
 
