@@ -340,8 +340,12 @@ class _Reader:
             return None
         return self.persons[name].key
 
-    def number(self, t: Table, key: str, default: int | None = None) -> int | None:
-        number = t.get(key, int, default) if default is not None else t.get(key, int, None)
+    def number(self, t: Table, key: str, *, required: bool = False) -> int | None:
+        """A compartment number of this cabinet (None when optional and not given)."""
+        if required and not t.has(key):
+            t.get(key, int)  # reports it missing
+            return None
+        number = t.get(key, int, None)
         if number is not None:
             t.check(number in self.numbers, key, f"the cabinet has no compartment {number}")
         return number
@@ -417,7 +421,7 @@ class _Reader:
                 items[r.compartment] = True
         open_doors = []
         for t in tables:
-            number = self.number(t, "number", 0) or 0
+            number = self.number(t, "number", required=True) or 0
             status = CompartmentStatus(
                 t.get("status", str, "empty", choices=[s.value for s in CompartmentStatus])
             )
@@ -471,7 +475,7 @@ class _Reader:
         if kind in ("tap", "enter", "scan"):
             return Action(kind, t.get(kind, str))
         if kind in WORLD:
-            return Action(kind, self.number(t, kind, 0))
+            return Action(kind, self.number(t, kind, required=True))
         if kind == "wait":
             seconds = parse_duration(t.get(kind, object))
             t.check(seconds is not None, kind, 'expected seconds or a duration like "5 min"')
@@ -480,7 +484,7 @@ class _Reader:
         fault = t.get(kind, str, choices=choices)
         args: dict[str, Any] = {}
         if fault in ("jam", "chatter"):
-            args["compartment"] = self.number(t, "compartment", 0)
+            args["compartment"] = self.number(t, "compartment", required=True)
         return Action(kind, fault, args)
 
     def hook(self, t: Table, key: str) -> Action | None:
@@ -526,7 +530,7 @@ class _Reader:
         return t.get(key, str)
 
     def compartment_expect(self, t: Table) -> dict[str, Any]:
-        wanted: dict[str, Any] = {"number": self.number(t, "number", 0)}
+        wanted: dict[str, Any] = {"number": self.number(t, "number", required=True)}
         for name in COMPARTMENT_EXPECT_KEYS[1:]:
             if t.has(name):
                 wanted[name] = t.get(name, bool if name == "item" else str)
