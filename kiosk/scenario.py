@@ -16,7 +16,6 @@ import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from hardware.eid.base import ReaderErrorKind
 from hardware.eid.cardmaker import TestPki, make_card
@@ -30,6 +29,7 @@ from kiosk.core.events import ServerStatus, Snapshot
 from kiosk.core.memstore import MemoryStore
 from kiosk.core.model import Compartment, JournalEntry
 from kiosk.core.ports import Store
+from kiosk.scenario_checks import StepFailed, alarm_name, check_expectations, choice_matches
 from kiosk.scenario_format import PEPPER, Action, Person, Scenario, Step
 
 SETTLE_S = 5.0
@@ -67,10 +67,6 @@ class Outcome:
     def ok(self) -> bool:
         """True when every expectation held."""
         return not self.failure
-
-
-class StepFailed(Exception):
-    """An expectation did not hold (or a step could not be done); the message says why."""
 
 
 def run_scenario(scenario: Scenario, database: str | Path | None = None) -> Outcome:
@@ -309,12 +305,12 @@ class Runner:
             for alarm in snap.alarms:
                 if alarm.kind == args["alarm"] and (number is None or alarm.compartment == number):
                     return alarm.id
-            seen = ", ".join(_alarm_name(a.kind, a.compartment) for a in snap.alarms) or "none"
+            seen = ", ".join(alarm_name(a.kind, a.compartment) for a in snap.alarms) or "none"
             raise StepFailed(f"no active alarm {args['alarm']!r} to tap; active: {seen}")
         if "choose" in args:
             wanted = str(args["choose"])
             for choice in snap.choices:
-                if _choice_matches(wanted, choice.id, choice.label):
+                if choice_matches(wanted, choice.id, choice.label):
                     return choice.id
             offered = ", ".join(f"{c.label}" for c in snap.choices) or "nothing"
             raise StepFailed(f"no choice matching {wanted!r} on the screen; offered: {offered}")
@@ -362,98 +358,14 @@ class Runner:
         return self.core.snapshot()
 
     def _expect(self, step: Step) -> None:
-        snap = self._snap()
-        for key, wanted in step.expects.items():
-            name = key.removeprefix("expect_")
-            if name in ("screen", "message", "reminder", "first_name", "staff_name"):
-                seen = snap.screen.value if name == "screen" else getattr(snap, name)
-                extra = f" (message {snap.message!r})" if name == "screen" and snap.message else ""
-                _same(name, wanted, seen, extra)
-            elif name == "params":
-                for param, value in wanted.items():
-                    _same(f"param {param}", value, snap.param(param, "<none>"))
-            elif name == "actions":
-                _same("actions", sorted(wanted), sorted(snap.actions))
-            elif name == "choices":
-                self._expect_choices(wanted, snap)
-            elif name == "compartment":
-                for one in wanted:
-                    self._expect_compartment(one, snap)
-            elif name == "alarms":
-                _expect_alarms(wanted, snap)
-            elif name.startswith("journal"):
-                self._expect_journal(wanted, contains=name.endswith("contains"))
-            elif name == "pulses":
-                for number, count in wanted.items():
-                    _same(f"pulses on compartment {number}", count, self.locker.pulses(number))
+        check_expectations(step.expects, self._snap(), self.locker.pulses, self._new_rows)
 
-    def _expect_choices(self, wanted: list[str], snap: Snapshot) -> None:
-        offered = [f"{c.id} ({c.label})" for c in snap.choices]
-        ok = len(wanted) == len(snap.choices) and all(
-            _choice_matches(w, c.id, c.label) for w, c in zip(wanted, snap.choices, strict=False)
-        )
-        if not ok:
-            raise StepFailed(f"expected choices {wanted}, saw {offered}")
-
-    def _expect_compartment(self, wanted: dict[str, Any], snap: Snapshot) -> None:
-        number = wanted["number"]
-        view = next((c for c in snap.compartments if c.number == number), None)
-        if view is None:
-            raise StepFailed(f"compartment {number} is not on the map (screen {snap.screen})")
-        seen = {
-            "status": view.stored_status,
-            "shown": view.status,
-            "door": view.door,
-            "item": view.item,
-            "asset_tag": view.asset_tag or "",
-            "note": view.note,
-        }
-        for key, value in wanted.items():
-            if key != "number":
-                _same(f"compartment {number} {key}", value, seen[key])
-
-    def _expect_journal(self, wanted: list[str], *, contains: bool) -> None:
+    def _new_rows(self) -> list[str]:
+        """Journal kinds written since the last journal expectation (and move the mark)."""
         rows = self.store.journal_entries(after_seq=self._mark)
-        kinds = [row.kind for row in rows]
         if rows:
             self._mark = rows[-1].seq
-        if contains:
-            rest = iter(kinds)
-            if not all(any(kind == w for kind in rest) for w in wanted):
-                raise StepFailed(
-                    f"expected new journal rows containing {wanted} (in order), saw {kinds}"
-                )
-        elif kinds != wanted:
-            raise StepFailed(f"expected new journal rows {wanted}, saw {kinds}")
-
-
-def _same(what: str, wanted: object, seen: object, extra: str = "") -> None:
-    if wanted != seen:
-        raise StepFailed(f"expected {what}: {wanted!r}, saw {seen!r}{extra}")
-
-
-def _choice_matches(wanted: str, choice_id: str, label: str) -> bool:
-    return wanted == choice_id or wanted.lower() in label.lower()
-
-
-def _alarm_name(kind: str, compartment: int | None) -> str:
-    return kind if compartment is None else f"{kind}:{compartment}"
-
-
-def _expect_alarms(wanted: list[str], snap: Snapshot) -> None:
-    """Active alarms, as ``kind`` or ``kind:compartment``; every alarm must be listed."""
-    seen = [_alarm_name(a.kind, a.compartment) for a in snap.alarms]
-    left = list(seen)
-    missing = []
-    # Exact ``kind:compartment`` items first, so a bare ``kind`` takes what is left.
-    for item in sorted(wanted, key=lambda w: ":" not in w):
-        match = next((s for s in left if s == item or s.split(":")[0] == item), None)
-        if match is None:
-            missing.append(item)
-        else:
-            left.remove(match)
-    if missing or left:
-        raise StepFailed(f"expected alarms {sorted(wanted)}, saw {sorted(seen)}")
+        return [row.kind for row in rows]
 
 
 def _dedupe(states: list[str]) -> list[str]:
