@@ -15,6 +15,7 @@ Nothing here imports the store or the core at module level: the child imports it
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,8 @@ STAFF_PIN = "1234"
 # Short timings: a watched opening takes tens of ms, a jammed one 2 x 0.5 s.
 OPEN_TIMING = OpenTiming(watch_s=0.5, retry=True, cooldown_s=0.0, check_interval_s=0.02)
 POLL_TIMING = PollTiming(interval_s=0.02, offline_after=3, stable_reads=1)
+# Alembic's migration context is process-global: the harness opens stores one at a time.
+STORE_LOCK = threading.Lock()
 
 
 def cabinet_spec(port: str) -> CabinetSpec:
@@ -90,7 +93,8 @@ def seed(db: Path, emulator: BoardEmulator) -> None:
     from kiosk.store import open_store
 
     now = dt.datetime.now(dt.UTC)
-    store = open_store(db, SystemClock())
+    with STORE_LOCK:
+        store = open_store(db, SystemClock())
     try:
         with store.transaction() as tx:
             for n in COMPARTMENTS:

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +104,8 @@ def bad_restart(store: Any, locker: Any) -> None:
     with store.transaction() as tx:
         unfinished = tx.unfinished_opens()
     for entry in unfinished:
-        try:
+        with suppress(HardwareError):
             locker.open(int(entry.payload["compartment"]), f"rerun-{entry.payload['open_id']}")
-        except HardwareError:
-            pass
 
 
 def run_command(core: KioskCore, locker: Any, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -154,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         store = open_store(args.db, clock, checkpoint=out.checkpoint)
         stack.callback(store.close)
+        out.emit(opened=True, boot=store.boot)  # known even when start-up is cut short
         locker = build_locker(cabinet_spec(args.port), stack)
         locker.start()
         stack.callback(locker.close)

@@ -23,7 +23,7 @@ from pathlib import Path
 from kiosk.core.clock import SystemClock
 from kiosk.core.model import Alarm, Compartment, JournalEntry
 from kiosk.store import open_store
-from tests.crash.cabinet import BOARD, COMPARTMENTS, new_emulator, seed
+from tests.crash.cabinet import BOARD, COMPARTMENTS, STORE_LOCK, new_emulator, seed
 from tests.crash.flows import FLOWS, Hands, probe
 from tests.crash.process import Child, ChildDied, FlowError
 
@@ -80,7 +80,8 @@ def look(emulator: object) -> Cabinet:
 
 def read_store(db: Path) -> StoreState:
     """The store's journal, compartments and active alarms, read without writing."""
-    store = open_store(db, SystemClock(), read_only=True)
+    with STORE_LOCK:
+        store = open_store(db, SystemClock(), read_only=True)
     try:
         journal = store.journal_entries()
         with store.reading() as tx:
@@ -140,7 +141,6 @@ def run_crash(flow: str, point: str, workdir: Path, *, bad_restart: bool = False
         try:
             child = Child.launch(db, url, run.stderr, crash_at=point)
             child.wait_started()
-            run.boot = int(child.started["boot"])
             FLOWS[flow](Hands(child, emulator))  # type: ignore[arg-type]
             raise FlowError(f"{flow} finished without reaching crash point {point}")
         except ChildDied as died:
@@ -149,6 +149,7 @@ def run_crash(flow: str, point: str, workdir: Path, *, bad_restart: bool = False
             if child is not None:
                 run.exit_code = child.wait_dead() if run.exit_code is None else run.exit_code
                 run.reported = list(child.checkpoints)
+                run.boot = child.boot
                 child.close()
         if run.exit_code != -9:
             raise FlowError(f"the child ended with {run.exit_code}, not SIGKILL; see {run.stderr}")

@@ -58,6 +58,7 @@ class Child:
     screens: list[str] = field(default_factory=list)
     started: dict[str, Any] = field(default_factory=dict)
     last: dict[str, Any] = field(default_factory=dict)  # the last reply
+    boot: int = 0  # the store's boot count, reported as soon as the store is open
 
     @classmethod
     def spawn(
@@ -95,7 +96,7 @@ class Child:
         if bad_restart:
             argv.append("--bad-restart")
         with stderr_path.open("ab") as err:
-            proc = subprocess.Popen(  # noqa: S603 - our own script, no shell
+            proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -134,7 +135,9 @@ class Child:
                 raise ChildHung(f"no answer to {what} within {timeout:.0f} s") from None
             if message is None:
                 raise ChildDied(self._exit_code())
-            if "checkpoint" in message:
+            if "opened" in message:
+                self.boot = int(message["boot"])
+            elif "checkpoint" in message:
                 self.checkpoints.append(f"{message['checkpoint']}#{message['n']}")
             elif "reply" not in message and "screen" in message:
                 self.screens.append(message["screen"])
