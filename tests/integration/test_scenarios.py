@@ -114,3 +114,14 @@ def test_cli_database_is_kept_and_never_overwritten(tmp_path: Path) -> None:
     again = run_cli("scenario", "--database", str(database), str(SCENARIOS / "return_scan.toml"))
     assert again.returncode == 2
     assert "already exists" in again.stderr
+
+
+def test_the_example_in_the_documentation_runs(tmp_path: Path) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
+    text = docs.read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.toml"
+    path.write_text(example)
+    outcome = run_scenario(load_scenario(path))
+    assert outcome.ok, outcome.failure
+    assert len(outcome.steps) == 5
