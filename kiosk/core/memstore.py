@@ -28,6 +28,7 @@ from kiosk.core.model import (
     StaffMember,
     TxKind,
 )
+from kiosk.core.ports import StoreError
 
 _CLOSING = (TxKind.OPEN_OUTCOME.value, TxKind.OPEN_INTERRUPTED.value)
 
@@ -166,6 +167,7 @@ class MemoryStore:
         self._clock = clock
         self._data = _Data()
         self._lock = threading.RLock()
+        self._writer: int | None = None  # thread id inside transaction(), to refuse nesting
         self._boot = 1
 
     @property
@@ -178,18 +180,17 @@ class MemoryStore:
 
     @contextmanager
     def transaction(self) -> Iterator[MemoryTx]:
+        """A write transaction; like the SQLite store, one inside another is refused."""
+        if self._writer == threading.get_ident():
+            raise StoreError("a write transaction is already open on this thread")
         with self._lock:
-            work = _Data(
-                dict(self._data.compartments),
-                dict(self._data.reservations),
-                dict(self._data.loans),
-                dict(self._data.staff),
-                dict(self._data.alarms),
-                dict(self._data.meta),
-                list(self._data.journal),
-            )
-            yield MemoryTx(work, self._clock, self._boot)
-            self._data = work  # only reached when the block did not raise
+            self._writer = threading.get_ident()
+            work = _Data(**{name: copy.copy(value) for name, value in vars(self._data).items()})
+            try:
+                yield MemoryTx(work, self._clock, self._boot)
+                self._data = work  # only reached when the block did not raise
+            finally:
+                self._writer = None
 
     @contextmanager
     def reading(self) -> Iterator[MemoryTx]:

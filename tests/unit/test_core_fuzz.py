@@ -8,7 +8,9 @@ moments, time jumping ahead. After every sequence the journal must still tell th
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -29,7 +31,9 @@ from kiosk.core.model import (
     StaffMember,
     TxKind,
 )
+from kiosk.core.ports import Store
 from kiosk.core.views import ACTIONS
+from kiosk.store import open_store
 
 CODE = "482913"
 STAFF_CODE, STAFF_PIN = "777777", "2468"
@@ -72,9 +76,9 @@ step = st.one_of(
 )
 
 
-def build() -> tuple[KioskCore, MemoryStore, SimulatedLocker]:
+def build(database: Path | None = None) -> tuple[KioskCore, Store, SimulatedLocker]:
     clock = ManualClock()
-    store = MemoryStore(clock)
+    store: Store = MemoryStore(clock) if database is None else open_store(database, clock)
     specs = [CompartmentSpec(n, size="M", item_sensor=n != 3) for n in (1, 2, 3)]
     locker = SimulatedLocker(
         specs,
@@ -151,12 +155,28 @@ def play(core: KioskCore, locker: SimulatedLocker, clock: ManualClock, move: tup
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(intent, st.lists(step, min_size=1, max_size=30))
 def test_random_use_keeps_the_journal_truthful(first: tuple, rest: list[tuple]) -> None:
-    moves = [first, *rest]
+    check_random_use([first, *rest], None)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(intent, st.lists(step, min_size=1, max_size=30))
+def test_random_use_on_the_sqlite_store(tmp_path: Path, first: tuple, rest: list[tuple]) -> None:
+    database = tmp_path / f"{uuid.uuid4().hex}.db"
+    check_random_use([first, *rest], database)
+
+
+def check_random_use(moves: list[tuple], database: Path | None) -> None:
+    """Play ``moves``, then check the journal against the cabinet."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     logging.getLogger("kiosk.core").addHandler(handler)
-    core, store, locker = build()
+    core, store, locker = build(database)
     try:
         for move in moves:
             play(core, locker, core.clock, move)  # type: ignore[arg-type]
@@ -183,8 +203,9 @@ def test_random_use_keeps_the_journal_truthful(first: tuple, rest: list[tuple]) 
         assert locker.pulses(number) == journalled, f"compartment {number}"
     pickups = Counter(r.payload["reservation_id"] for r in rows if r.kind == TxKind.PICKUP)
     assert all(n == 1 for n in pickups.values())
-    with store.transaction() as tx:
+    with store.reading() as tx:
         for c in tx.compartments():
             if c.status is CompartmentStatus.LOADED:
                 reservation = tx.reservation(c.reservation_id or "")
                 assert reservation is not None and reservation.compartment == c.number
+    store.close()
