@@ -22,7 +22,12 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 FILES = sorted(SCENARIOS.glob("*.toml"))
 
 # file name -> why it fails today (a core bug: the scenario expects the right behaviour)
-CORE_BUGS: dict[str, str] = {}
+CORE_BUGS: dict[str, str] = {
+    "return_jammed_retry.toml": (
+        "core bug: after a jammed return compartment, return_place() raises KeyError 'size' "
+        "(start_open replaced the job) and the kiosk stays on 'opening'"
+    ),
+}
 
 
 def _param(path: Path) -> object:
