@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -186,6 +187,25 @@ def main(argv: list[str] | None = None) -> int:
             out.emit(**reply)
     out.emit(reply="stop", ok=True)
     return 0
+
+
+def forked_main(argv: list[str], conn: socket.socket, log_path: str) -> None:
+    """``main`` in a process forked by the harness's fork server (``process.Forked``).
+
+    The socket becomes stdin and stdout, the log file stderr: from here on it is the same
+    program as the command line one, imports already done.
+    """
+    for fd in (0, 1):
+        os.dup2(conn.fileno(), fd)
+    conn.close()
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    # multiprocessing replaced stdin with /dev/null; the streams must read the new fds.
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+    sys.exit(main(argv))
 
 
 if __name__ == "__main__":

@@ -131,15 +131,20 @@ def dry_run(flow: str, workdir: Path, *, with_probe: bool = True) -> list[str]:
     return points
 
 
-def run_crash(flow: str, point: str, workdir: Path, *, bad_restart: bool = False) -> CrashRun:
-    """Kill the kiosk at ``point`` of ``flow``, restart it, observe (see module docstring)."""
+def run_crash(
+    flow: str, point: str, workdir: Path, *, bad_restart: bool = False, forked: bool = False
+) -> CrashRun:
+    """Kill the kiosk at ``point`` of ``flow``, restart it, observe (see module docstring).
+
+    ``forked``: children come from the fork server (faster), else the command line.
+    """
     run = CrashRun(flow, point, stderr=workdir / "child.log")
     assert run.stderr is not None
     with workspace(workdir) as (db, emulator):
         url = emulator.url  # type: ignore[attr-defined]
         child: Child | None = None
         try:
-            child = Child.launch(db, url, run.stderr, crash_at=point)
+            child = Child.launch(db, url, run.stderr, crash_at=point, forked=forked)
             child.wait_started()
             FLOWS[flow](Hands(child, emulator))  # type: ignore[arg-type]
             raise FlowError(f"{flow} finished without reaching crash point {point}")
@@ -156,7 +161,7 @@ def run_crash(flow: str, point: str, workdir: Path, *, bad_restart: bool = False
         if not run.reported or run.reported[-1] != point:
             raise FlowError(f"the child died at {run.reported[-1:]} instead of {point}")
         run.at_kill = look(emulator)
-        again = Child.spawn(db, url, run.stderr, bad_restart=bad_restart)
+        again = Child.spawn(db, url, run.stderr, bad_restart=bad_restart, forked=forked)
         try:
             run.restart_boot = int(again.started["boot"])
             run.restart_refused = str(again.started.get("refused") or "")

@@ -18,6 +18,9 @@ from pathlib import Path
 from tests.crash.harness import CrashRun, run_crash
 
 WORKERS = int(os.environ.get("CRASH_WORKERS", "3"))
+# Children forked from a fork server that imported the kiosk once; CRASH_FORKED=0 starts
+# each one as the command line does (slower, same program).
+FORKED = os.environ.get("CRASH_FORKED", "1") != "0"
 RESULT_TIMEOUT_S = 110.0  # below pytest-timeout's 120 s: a hung run fails its own test
 
 
@@ -37,7 +40,7 @@ class Runner:
     def result(self, flow: str, point: str, tmp_path: Path) -> CrashRun:
         """The run of ``point``: prefetched when registered, else run now in ``tmp_path``."""
         if (flow, point) not in self._wanted:
-            return run_crash(flow, point, tmp_path)
+            return run_crash(flow, point, tmp_path, forked=FORKED)
         if self._pool is None:
             self._start()
         return self._futures[(flow, point)].result(timeout=RESULT_TIMEOUT_S)
@@ -47,7 +50,9 @@ class Runner:
         self._pool = ThreadPoolExecutor(max_workers=max(1, WORKERS), thread_name_prefix="crash")
         for i, (flow, point) in enumerate(self._wanted):
             workdir = self._base / f"{i:03d}-{flow}"
-            self._futures[(flow, point)] = self._pool.submit(run_crash, flow, point, workdir)
+            self._futures[(flow, point)] = self._pool.submit(
+                run_crash, flow, point, workdir, forked=FORKED
+            )
 
     def close(self, *, keep: bool) -> Path | None:
         """Stop the pool (runs not started are cancelled); remove the files unless ``keep``."""
