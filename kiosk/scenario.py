@@ -29,7 +29,13 @@ from kiosk.core.events import ServerStatus, Snapshot
 from kiosk.core.memstore import MemoryStore
 from kiosk.core.model import Compartment, JournalEntry
 from kiosk.core.ports import Store
-from kiosk.scenario_checks import StepFailed, alarm_name, check_expectations, choice_matches
+from kiosk.scenario_checks import (
+    CoreErrors,
+    StepFailed,
+    alarm_name,
+    check_expectations,
+    choice_matches,
+)
 from kiosk.scenario_format import PEPPER, Action, Person, Scenario, Step
 
 SETTLE_S = 5.0
@@ -102,6 +108,8 @@ class Runner:
         self._mark = 0  # journal rows up to this seq were looked at already
         self._card_via_reader = False
         self._server_down = False
+        self._hook_error = ""
+        self._core_errors = CoreErrors()
 
     # -- set up and tear down --------------------------------------------------------------------
     def _open_store(self) -> tuple[Store, str]:
@@ -143,6 +151,7 @@ class Runner:
 
     def close(self) -> None:
         """Stop everything this run started."""
+        self._core_errors.detach()
         if self.core is not None:
             self.core.stop()
         self.reader.close()
@@ -168,10 +177,13 @@ class Runner:
                     self._do(step.action)
                     self._settle()
                     self._check_hooks(step)
+                self._core_errors.check()
                 self._expect(step)
             except StepFailed as exc:
                 result.failure = f"{step.where}: {exc}"
-                self.outcome.failure = result.failure
+            except Exception as exc:  # a runner problem: name the step instead of a traceback
+                result.failure = f"{step.where}: the runner failed: {type(exc).__name__}: {exc}"
+            self.outcome.failure = result.failure
             with self._lock:
                 result.states = _dedupe(self._states)
             self.outcome.states += result.states
@@ -342,12 +354,19 @@ class Runner:
             self._armed["pulse:after"] = step.after_pulse
 
     def _checkpoint(self, name: str) -> None:
+        # Runs on the core's opener thread: an exception here would end that thread.
         action = self._armed.pop(name, None)
         if action is not None:
-            self._world(action)
+            try:
+                self._world(action)
+            except Exception as exc:
+                self._hook_error = f"{name} {action.describe()}: {type(exc).__name__}: {exc}"
 
     def _check_hooks(self, step: Step) -> None:
         left, self._armed = self._armed, {}
+        error, self._hook_error = self._hook_error, ""
+        if error:
+            raise StepFailed(f"the pulse hook failed: {error}")
         if left:
             names = " and ".join(n.replace("pulse:", "") + "_pulse" for n in left)
             raise StepFailed(f"{names} was given but no lock was pulsed in this step")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,42 @@ from kiosk.core.events import Snapshot
 
 class StepFailed(Exception):
     """An expectation did not hold (or a step could not be done); the message says why."""
+
+
+class CoreErrors(logging.Handler):
+    """Collects what the core logs as an error: a scenario must not pass over a crash.
+
+    The worker thread catches and logs every exception so the kiosk keeps serving; a
+    scenario whose expectations happen to hold would hide it without this.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+        self._logger = logging.getLogger("kiosk.core")
+        self._level = self._logger.level
+        if self._logger.getEffectiveLevel() > logging.ERROR:
+            self._logger.setLevel(logging.ERROR)
+        self._logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Remember one error line (with its exception, when there is one)."""
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text += f": {type(exc).__name__}: {exc}"
+        self.seen.append(text)
+
+    def check(self) -> None:
+        """Raise ``StepFailed`` for the errors logged since the last check."""
+        seen, self.seen = self.seen, []
+        if seen:
+            raise StepFailed("the kiosk core logged an error: " + "; ".join(seen))
+
+    def detach(self) -> None:
+        """Stop collecting."""
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
 
 
 def check_expectations(
