@@ -27,6 +27,10 @@ CORE_BUGS: dict[str, str] = {
         "core bug: after a jammed return compartment, return_place() raises KeyError 'size' "
         "(start_open replaced the job) and the kiosk stays on 'opening'"
     ),
+    "staff_two_loads.toml": (
+        "core bug: Session.tried is not reset between staff loads, so a jam in one load "
+        "disables the retry for every later load of the session"
+    ),
 }
 
 
