@@ -27,6 +27,10 @@ CORE_BUGS: dict[str, str] = {
         "core bug: after a jammed return compartment, return_place() raises KeyError 'size' "
         "(start_open replaced the job) and the kiosk stays on 'opening'"
     ),
+    "board_lost_door_open.toml": (
+        "core bug: on BoardOnline the core does not re-read the doors (decision 0004), so a "
+        "door closed while the board was offline never ends the flow nor clears door_left_open"
+    ),
     "staff_two_loads.toml": (
         "core bug: Session.tried is not reset between staff loads, so a jam in one load "
         "disables the retry for every later load of the session"
