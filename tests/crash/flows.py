@@ -84,13 +84,41 @@ def return_scan(hands: Hands) -> None:
     hands.child.expect("idle", tap="ok")
 
 
+def return_unknown(hands: Hands) -> None:
+    """Someone brings LAP-99, which the kiosk does not know: taken in, flagged for staff."""
+    reply = hands.child.expect("place_item", scan="LAP-99")
+    hands.put_in(int(reply["compartment"]))
+    hands.child.wait_screen("return_done")
+    hands.child.expect("idle", tap="ok")
+
+
+def return_jammed(hands: Hands) -> None:
+    """Compartment 3 (the first choice) is jammed: the return goes to the next one."""
+    hands.emulator.jam(BOARD, 3)
+    reply = hands.child.expect("place_item", scan="LAP-3")
+    if int(reply["compartment"]) == 3:
+        raise AssertionError("the return went into the jammed compartment 3")
+    hands.put_in(int(reply["compartment"]))
+    hands.child.wait_screen("return_done")
+    hands.child.expect("idle", tap="ok")
+
+
+def pickup_abandoned(hands: Hands) -> None:
+    """Ann opens compartment 1 but shuts the door with the laptop still inside."""
+    hands.child.expect("choose_reservation", present=KEY_ANN, first_name="Ann")
+    hands.child.expect("take_item", tap="open")
+    hands.emulator.close_door(BOARD, 1)
+    hands.child.wait_screen("message")
+    hands.child.expect("idle", tap="ok")
+
+
 def staff_load(hands: Hands) -> None:
     """Els logs in, loads LAP-2 for reservation R2 and logs out."""
     hands.staff_login()
     hands.child.expect("staff_scan", tap="load")
     reply = hands.child.expect("staff_door", scan="LAP-2")
     hands.put_in(int(reply["compartment"]))
-    reply = hands.child.wait_screen("staff_map")
+    hands.child.wait_screen("staff_map")
     hands.child.expect("idle", tap="logout")
 
 
@@ -138,7 +166,10 @@ FLOWS: dict[str, Callable[[Hands], None]] = {
     "pickup_eid": pickup_eid,
     "pickup_code": pickup_code,
     "pickup_jammed": pickup_jammed,
+    "pickup_abandoned": pickup_abandoned,
     "return_scan": return_scan,
+    "return_unknown": return_unknown,
+    "return_jammed": return_jammed,
     "staff_load": staff_load,
     "staff_unload": staff_unload,
     "staff_open": staff_open,

@@ -34,27 +34,49 @@ def _row(kind: str) -> list[str]:
     return [f"journal:{kind}:before_commit#1", f"journal:{kind}:committed#1"]
 
 
+# A jammed opening: its outcome, out-of-service and alarm rows are one transaction.
+JAM = [
+    *OPENING[:5],
+    "journal:out_of_service:before_commit#1",
+    "journal:alarm_raised:before_commit#1",
+    "journal:open_outcome:committed#1",
+    "journal:out_of_service:committed#1",
+    "journal:alarm_raised:committed#1",
+]
+
+
 CRASH_POINTS: dict[str, list[str]] = {
     "startup": _row("kiosk_started"),
     "pickup_eid": OPENING + _row("pickup"),
     "pickup_code": OPENING + _row("pickup"),
-    # The jam's outcome, out-of-service and alarm rows are one transaction.
-    "pickup_jammed": [
-        *OPENING[:5],
-        "journal:out_of_service:before_commit#1",
+    "pickup_jammed": JAM,
+    "pickup_abandoned": OPENING + _row("pickup_abandoned"),
+    "return_scan": OPENING + _row("return"),
+    # An unknown device: the return row and its alarm are one transaction.
+    "return_unknown": [
+        *OPENING,
+        "journal:return:before_commit#1",
         "journal:alarm_raised:before_commit#1",
-        "journal:open_outcome:committed#1",
-        "journal:out_of_service:committed#1",
+        "journal:return:committed#1",
         "journal:alarm_raised:committed#1",
     ],
-    "return_scan": OPENING + _row("return"),
+    # Compartment 3 jams (2 pulses, out of service, alarm); the return goes to 5.
+    "return_jammed": JAM + [p.replace("#1", "#2") for p in OPENING] + _row("return"),
     "staff_load": LOGIN + OPENING + _row("load") + LOGOUT,
     "staff_unload": LOGIN + OPENING + _row("unload") + LOGOUT,
     "staff_open": LOGIN + OPENING + _row("staff_open") + LOGOUT,
 }
 CASES = [(flow, point) for flow, points in CRASH_POINTS.items() for point in points]
-# Known core/store bugs: (flow, point) -> reason; such cases are strict xfails.
-KNOWN_BUGS: dict[tuple[str, str], str] = {}
+# Known core/store bugs (/tmp/core_bugs.md): flow -> (reason, the points they make
+# unreachable); those crash points (and the flow's dry run) are strict xfails.
+RETRY_BUG = (
+    "core bug: the return's retry after a jam raises KeyError 'size' "
+    "(kiosk/core/flowbase.py:245 drops the job's size; kiosk/core/returns.py:114)"
+)
+KNOWN_BUGS: dict[tuple[str, str], str] = {
+    ("return_jammed", p): RETRY_BUG for p in CRASH_POINTS["return_jammed"][len(JAM) :]
+}
+BROKEN_FLOWS = {"return_jammed": RETRY_BUG}
 
 
 def _param(flow: str, point: str) -> object:
@@ -70,7 +92,15 @@ def test_enough_crash_points() -> None:
     assert set(CRASH_POINTS) == set(FLOWS)
 
 
-@pytest.mark.parametrize("flow", sorted(FLOWS))
+@pytest.mark.parametrize(
+    "flow",
+    [
+        pytest.param(f, marks=[pytest.mark.xfail(strict=True, reason=BROKEN_FLOWS[f])])
+        if f in BROKEN_FLOWS
+        else f
+        for f in sorted(FLOWS)
+    ],
+)
 def test_crash_points_are_current(flow: str, tmp_path: Path) -> None:
     """A dry run of the flow (and the probe after it) passes exactly the listed points."""
     assert dry_run(flow, tmp_path) == CRASH_POINTS[flow]
