@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from hardware.eid.privacy import borrower_key
 from hardware.locker.layout import CompartmentSpec
 from kiosk.core.codes import hash_code
 from kiosk.core.model import (
@@ -26,11 +25,21 @@ from kiosk.core.model import (
     StaffMember,
 )
 from kiosk.core.policy import CorePolicy
-from kiosk.scenario_steps import Action, Step, StepReader, StepTable, parse_duration
+from kiosk.scenario_steps import (
+    PEPPER,
+    Action,
+    Person,
+    Step,
+    StepReader,
+    StepTable,
+    parse_duration,
+    read_person,
+)
 from kiosk.settings_core import read_flows
 from kiosk.tomlcheck import Errors, Table
 
 __all__ = [
+    "PEPPER",
     "Action",
     "Person",
     "Scenario",
@@ -40,8 +49,6 @@ __all__ = [
     "parse_duration",
 ]
 
-# Every scenario run uses this pepper: borrower keys are stable across runs and files.
-PEPPER = b"digibank-scenario-pepper"
 DEFAULT_START = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 SIZES = ("S", "M", "L")
 
@@ -53,21 +60,6 @@ class ScenarioError(Exception):
         super().__init__(f"{source}: {len(errors)} error(s)")
         self.source = source
         self.errors = errors
-
-
-@dataclass(frozen=True)
-class Person:
-    """Someone who can insert a card: by national number (a real simulated eID) or key."""
-
-    name: str
-    first_name: str
-    national_number: str | None = field(default=None, repr=False)
-    key: str = ""
-
-    @property
-    def short_key(self) -> str:
-        """The borrower key shortened for output."""
-        return self.key[:8] + "…"
 
 
 @dataclass
@@ -114,7 +106,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     specs, watch_s = _cabinet(cabinet)
     numbers = {s.number for s in specs}
     policy = read_flows(root.table("flows"))
-    persons = _persons(root.tables("person"), errors)
+    persons = _persons(root.tables("person"))
     reader = _Reader(errors, persons, numbers)
     reservations = [reader.reservation(t) for t in root.tables("reservation")]
     loans = [reader.loan(t) for t in root.tables("loan")]
@@ -199,22 +191,12 @@ def _cabinet(t: Table) -> tuple[list[CompartmentSpec], float]:
     return list(specs.values()), watch_s
 
 
-def _persons(tables: list[Table], errors: Errors) -> dict[str, Person]:
+def _persons(tables: list[Table]) -> dict[str, Person]:
     persons: dict[str, Person] = {}
     for t in tables:
         name = t.get("name", str, "")
-        first_name = t.get("first_name", str, "")
-        number = t.get("national_number", str, None)
-        key = t.get("borrower_key", str, None)
-        t.check((number is None) != (key is None), "name", "give national_number or borrower_key")
         t.check(name not in persons, "name", f"{name!r} is defined twice")
-        if number is not None:
-            try:
-                key = borrower_key(PEPPER, number)
-            except ValueError:
-                t.check(False, "national_number", "expected 11 digits (dots and dashes allowed)")
-                key = ""
-        persons[name] = Person(name, first_name, number, key or "")
+        persons[name] = read_person(t, name)
         t.finish()
     return persons
 

@@ -6,8 +6,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from hardware.eid.privacy import borrower_key
 from kiosk.core.model import AlarmKind
 from kiosk.tomlcheck import Errors, Table, _hint
+
+# Every scenario run uses this pepper: borrower keys are stable across runs and files.
+PEPPER = b"digibank-scenario-pepper"
 
 # World actions: what a person (or the cabinet) does, one compartment each.
 WORLD = ("open_door", "close_door", "take_out", "put_in")
@@ -56,6 +60,37 @@ _DURATION = re.compile(
     re.IGNORECASE,
 )
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone who can insert a card: by national number (a real simulated eID) or key."""
+
+    name: str
+    first_name: str
+    national_number: str | None = field(default=None, repr=False)
+    key: str = ""
+
+    @property
+    def short_key(self) -> str:
+        """The borrower key shortened for output."""
+        return self.key[:8] + "…"
+
+
+def read_person(t: Table, name: str) -> Person:
+    """A person from ``first_name`` and ``national_number`` (a card is made) or ``borrower_key``."""
+    first_name = t.get("first_name", str, "")
+    number = t.get("national_number", str, None)
+    key = t.get("borrower_key", str, None)
+    if (number is None) == (key is None):
+        t.errors.add(t.path, "give national_number or borrower_key (one of them)")
+    if number is not None:
+        try:
+            key = borrower_key(PEPPER, number)
+        except ValueError:
+            t.check(False, "national_number", "expected 11 digits (dots and dashes allowed)")
+            key = ""
+    return Person(name, first_name, number, key or "")
 
 
 @dataclass(frozen=True)
@@ -168,6 +203,13 @@ class StepReader:
         return step
 
     def action(self, t: Table, kind: str) -> Action:
+        if kind == "insert_card" and isinstance(t.data.get(kind), dict):
+            # A card given right in the step: { national_number = ..., first_name = ... }
+            card = t.table(kind)
+            name = f"card of {t.path}"
+            self.persons[name] = read_person(card, name)
+            card.finish()
+            return Action(kind, name)
         if kind == "insert_card":
             name = t.get(kind, str)
             t.check(

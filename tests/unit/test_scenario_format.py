@@ -151,3 +151,20 @@ def test_cli_exit_2_lists_errors_on_stderr(
 def test_cli_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenario", str(tmp_path / "nope.toml")]) == 2
     assert "cannot read the file" in capsys.readouterr().err
+
+
+def test_a_card_can_be_given_in_the_step() -> None:
+    text = GOOD_HEAD + '[[step]]\ninsert_card = { national_number = "66.06.06-123.45" }\n'
+    scenario = parse_scenario(text)
+    action = scenario.steps[0].action
+    assert action is not None and action.kind == "insert_card"
+    person = scenario.persons[action.value]
+    assert person.national_number == "66.06.06-123.45" and len(person.key) == 64
+
+
+def test_a_card_in_the_step_needs_a_number_or_key() -> None:
+    errors = errors_of(GOOD_HEAD + '[[step]]\ninsert_card = { first_name = "Zoë", nn = "1" }\n')
+    assert (
+        "step 1 (line 9): insert_card: give national_number or borrower_key (one of them)" in errors
+    )
+    assert any(e.startswith("step 1 (line 9): insert_card.nn: unknown key") for e in errors)
