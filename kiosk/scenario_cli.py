@@ -16,6 +16,7 @@ from typing import Any
 
 from kiosk.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from kiosk.core.model import JournalEntry
+from kiosk.core.ports import StoreError
 from kiosk.scenario import Outcome, run_scenario
 from kiosk.scenario_format import ScenarioError, load_scenario
 
@@ -49,7 +50,11 @@ def scenario_command(args: argparse.Namespace) -> int:
         print(f"error: {args.database} already exists; name a new file", file=sys.stderr)
         return EXIT_USAGE
     began = time.monotonic()
-    outcome = run_scenario(scenario, args.database)
+    try:
+        outcome = run_scenario(scenario, args.database)
+    except StoreError as exc:
+        print(f"error: cannot use the database: {exc}", file=sys.stderr)
+        return EXIT_USAGE if args.database else EXIT_FAILED
     seconds = time.monotonic() - began
     if args.json:
         print(json.dumps(to_json(outcome, seconds), indent=2))

@@ -138,3 +138,13 @@ def test_the_example_in_the_documentation_runs(tmp_path: Path) -> None:
     outcome = run_scenario(load_scenario(path))
     assert outcome.ok, outcome.failure
     assert len(outcome.steps) == 5
+
+
+def test_database_in_a_missing_directory_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kiosk.cli import main
+
+    database = tmp_path / "missing" / "kiosk.db"
+    assert main(["scenario", "--database", str(database), str(FILES[0])]) == 2
+    assert "cannot use the database" in capsys.readouterr().err
