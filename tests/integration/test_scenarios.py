@@ -31,6 +31,10 @@ CORE_BUGS: dict[str, str] = {
         "core bug: on BoardOnline the core does not re-read the doors (decision 0004), so a "
         "door closed while the board was offline never ends the flow nor clears door_left_open"
     ),
+    "board_offline_at_start.toml": (
+        "core bug: on BoardOnline the core does not compare the doors and item sensors with "
+        "the store, so what start-up could not read (open door, missing device) is never flagged"
+    ),
     "staff_two_loads.toml": (
         "core bug: Session.tried is not reset between staff loads, so a jam in one load "
         "disables the retry for every later load of the session"
