@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ from hardware.locker.layout import CompartmentSpec, OpenTiming, PollTiming, Simu
 log = logging.getLogger(__name__)
 
 SIM_BOARD: BoardKey = ("sim", 0)
+PULSE_HISTORY = 256
 
 
 @dataclass
@@ -42,7 +44,9 @@ class _SimCompartment:
     item: bool = False
     jammed: bool = False
     chatter: float = 0.0  # probability that one read reports the door the wrong way
-    pulse_times: list[float] = field(default_factory=list)
+    # The last pulse times only (a demo runs for days); the count is kept in full.
+    pulse_times: deque[float] = field(default_factory=lambda: deque(maxlen=PULSE_HISTORY))
+    pulse_count: int = 0
 
 
 class _World:
@@ -222,10 +226,10 @@ class SimulatedLocker(LockerBase):
     def pulses(self, number: int) -> int:
         """How many pulses the lock of ``number`` received."""
         with self._world.lock:
-            return len(self._world.get(number).pulse_times)
+            return self._world.get(number).pulse_count
 
     def pulse_times(self, number: int) -> list[float]:
-        """When (``time.monotonic()``) the lock of ``number`` was pulsed."""
+        """When (``time.monotonic()``) the lock of ``number`` was pulsed (the last 256)."""
         with self._world.lock:
             return list(self._world.get(number).pulse_times)
 
@@ -243,6 +247,7 @@ class SimulatedLocker(LockerBase):
             self._world.check_answers(reading=False)
             compartment = self._world.get(spec.number)
             compartment.pulse_times.append(time.monotonic())
+            compartment.pulse_count += 1
             if self._world.auto_open and not compartment.jammed:
                 compartment.door_open = True  # the spring pushes the released door open
         log.debug("simulated pulse on compartment %s", spec.number)
