@@ -62,12 +62,15 @@ def committed_kinds(reported: list[str]) -> tuple[list[str], list[str]]:
 
 
 def check_lost(run: CrashRun) -> list[str]:
-    """Check 1: the killed boot's journal rows are exactly the committed ones."""
+    """Check 1: each killed boot's journal rows are exactly the committed ones."""
     assert run.state is not None
-    expected, problems = committed_kinds(run.reported)
-    actual = [e.kind for e in run.state.journal if e.boot == run.boot]
-    if actual != expected:
-        problems.append(f"boot {run.boot} journal is {actual}, reports say {expected}")
+    problems: list[str] = []
+    for kill in run.kills:
+        expected, inconsistent = committed_kinds(kill.reported)
+        problems += inconsistent
+        actual = [e.kind for e in run.state.journal if e.boot == kill.boot]
+        if actual != expected:
+            problems.append(f"boot {kill.boot} journal is {actual}, reports say {expected}")
     return problems
 
 
@@ -104,20 +107,20 @@ def check_no_reopen(run: CrashRun) -> list[str]:
             f"pulses changed by the restart: {run.at_kill.pulses} -> {run.after_start.pulses}"
         )
     journal = run.state.journal
-    outcomes = {e.payload.get("open_id") for e in journal if e.kind == "open_outcome"}
-    interrupted = {
-        e.payload.get("open_id")
+    first = run.kills[0].boot
+    ended = {
+        e.payload.get("open_id"): e.boot
         for e in journal
-        if e.kind == "open_interrupted" and e.boot == run.restart_boot
+        if e.kind in ("open_outcome", "open_interrupted")
     }
     for entry in journal:
-        open_id = entry.payload.get("open_id")
-        if entry.kind != "open_requested" or entry.boot != run.boot or open_id in outcomes:
+        if entry.kind != "open_requested" or entry.boot != first:
             continue
-        if open_id not in interrupted:
+        open_id = entry.payload.get("open_id")
+        if open_id not in ended:
             problems.append(f"opening {open_id} has no outcome and was not marked interrupted")
-    if any(e.kind == "open_requested" and e.boot == run.restart_boot for e in journal):
-        problems.append("the restart requested an opening before anyone asked for one")
+    if any(e.kind == "open_requested" and e.boot > first for e in journal):
+        problems.append("a restart requested an opening before anyone asked for one")
     for number, pulses in run.after_start.pulses.items():
         asked = sum(
             1

@@ -14,7 +14,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         if item.name.startswith("test_crash_point[") and callspec is not None:
-            cases.append((callspec.params["flow"], callspec.params["point"]))
+            params = callspec.params
+            cases.append((params["flow"], params["point"], params["then"]))
     RUNNER.register(cases)
 
 

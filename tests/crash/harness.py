@@ -16,8 +16,9 @@ crash and lists the checkpoints it passes: those are the flow's crash points.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from kiosk.core.clock import SystemClock
@@ -48,15 +49,21 @@ class StoreState:
     alarms: list[Alarm]  # active ones
 
 
+@dataclass(frozen=True)
+class Kill:
+    """One child killed at its crash point: its boot and the checkpoints it reported."""
+
+    boot: int
+    reported: list[str]
+
+
 @dataclass
 class CrashRun:
     """Everything observed around one crash; judged by ``checks.check_run``."""
 
     flow: str
     point: str
-    reported: list[str] = field(default_factory=list)  # checkpoints of the killed child
-    exit_code: int | None = None
-    boot: int = 0  # the killed child's boot
+    kills: list[Kill] = field(default_factory=list)  # the flow's child, a killed restart
     restart_boot: int = 0
     restart_refused: str = ""
     at_kill: Cabinet | None = None
@@ -131,36 +138,55 @@ def dry_run(flow: str, workdir: Path, *, with_probe: bool = True) -> list[str]:
     return points
 
 
+def _kill_at(
+    db: Path, url: str, log: Path, point: str, script: Callable[[Child], None], forked: bool
+) -> Kill:
+    """Start a child with crash point ``point``, run ``script`` until it dies there."""
+    child = Child.launch(db, url, log, crash_at=point, forked=forked)
+    code: int | None = None
+    try:
+        child.wait_started()
+        script(child)
+    except ChildDied as died:
+        code = died.returncode
+    else:
+        raise FlowError(f"the script finished without reaching crash point {point}")
+    finally:
+        reported, boot = list(child.checkpoints), child.boot
+        child.close()
+    if code != -9:
+        raise FlowError(f"the child ended with {code}, not SIGKILL; see {log}")
+    if not reported or reported[-1] != point:
+        raise FlowError(f"the child died at {reported[-1:]} instead of {point}")
+    return Kill(boot, reported)
+
+
 def run_crash(
-    flow: str, point: str, workdir: Path, *, bad_restart: bool = False, forked: bool = False
+    flow: str,
+    point: str,
+    workdir: Path,
+    *,
+    then: str = "",
+    bad_restart: bool = False,
+    forked: bool = False,
 ) -> CrashRun:
     """Kill the kiosk at ``point`` of ``flow``, restart it, observe (see module docstring).
 
-    ``forked``: children come from the fork server (faster), else the command line.
+    ``then``: kill the first restart too, at that point of its start-up; the next start
+    is the one observed. ``forked``: children come from the fork server (faster), else
+    from the command line.
     """
     run = CrashRun(flow, point, stderr=workdir / "child.log")
     assert run.stderr is not None
     with workspace(workdir) as (db, emulator):
         url = emulator.url  # type: ignore[attr-defined]
-        child: Child | None = None
-        try:
-            child = Child.launch(db, url, run.stderr, crash_at=point, forked=forked)
-            child.wait_started()
-            FLOWS[flow](Hands(child, emulator))  # type: ignore[arg-type]
-            raise FlowError(f"{flow} finished without reaching crash point {point}")
-        except ChildDied as died:
-            run.exit_code = died.returncode
-        finally:
-            if child is not None:
-                run.exit_code = child.wait_dead() if run.exit_code is None else run.exit_code
-                run.reported = list(child.checkpoints)
-                run.boot = child.boot
-                child.close()
-        if run.exit_code != -9:
-            raise FlowError(f"the child ended with {run.exit_code}, not SIGKILL; see {run.stderr}")
-        if not run.reported or run.reported[-1] != point:
-            raise FlowError(f"the child died at {run.reported[-1:]} instead of {point}")
+        hands = partial(Hands, emulator=emulator)
+        run.kills.append(
+            _kill_at(db, url, run.stderr, point, lambda c: FLOWS[flow](hands(c)), forked)
+        )
         run.at_kill = look(emulator)
+        if then:
+            run.kills.append(_kill_at(db, url, run.stderr, then, lambda _c: None, forked))
         again = Child.spawn(db, url, run.stderr, bad_restart=bad_restart, forked=forked)
         try:
             run.restart_boot = int(again.started["boot"])
@@ -169,7 +195,7 @@ def run_crash(
             run.after_start = look(emulator)
             run.state = read_store(db)
             try:
-                probe(Hands(again, emulator))  # type: ignore[arg-type]
+                probe(hands(again))
             except (FlowError, AssertionError) as exc:
                 run.probe_error = str(exc)
             again.stop()
@@ -178,3 +204,17 @@ def run_crash(
         run.final_cabinet = look(emulator)
         run.final = read_store(db)
     return run
+
+
+def restart_points(flow: str, point: str, workdir: Path) -> list[str]:
+    """The checkpoints a restart passes after ``flow`` was killed at ``point``."""
+    with workspace(workdir) as (db, emulator):
+        url = emulator.url  # type: ignore[attr-defined]
+        log = workdir / "child.log"
+        _kill_at(db, url, log, point, lambda c: FLOWS[flow](Hands(c, emulator)), False)  # type: ignore[arg-type]
+        again = Child.spawn(db, url, log)
+        try:
+            again.stop()
+        finally:
+            again.close()
+    return again.checkpoints

@@ -259,12 +259,6 @@ class Child:
         if code != 0:
             raise FlowError(f"kiosk child exited with {code} on stop; see {self.stderr_path}")
 
-    def wait_dead(self) -> int | None:
-        """After a crash point: drain the output and return the exit code."""
-        with contextlib.suppress(ChildDied):
-            self._until(lambda _m: False, EXIT_TIMEOUT_S, "the crash")
-        return self._exit_code()
-
     def kill(self) -> None:
         """SIGKILL the child (a hung one, or cleanup); safe when it is already gone."""
         if self.proc.poll() is None:

@@ -24,35 +24,41 @@ FORKED = os.environ.get("CRASH_FORKED", "1") != "0"
 RESULT_TIMEOUT_S = 110.0  # below pytest-timeout's 120 s: a hung run fails its own test
 
 
+Case = tuple[str, str, str]  # flow, crash point, crash point of the restart ("": none)
+
+
+def _run(case: Case, workdir: Path) -> CrashRun:
+    flow, point, then = case
+    return run_crash(flow, point, workdir, then=then, forked=FORKED)
+
+
 class Runner:
     """The crash runs of one pytest session."""
 
     def __init__(self) -> None:
-        self._wanted: list[tuple[str, str]] = []
-        self._futures: dict[tuple[str, str], Future[CrashRun]] = {}
+        self._wanted: list[Case] = []
+        self._futures: dict[Case, Future[CrashRun]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._base: Path | None = None
 
-    def register(self, cases: list[tuple[str, str]]) -> None:
+    def register(self, cases: list[Case]) -> None:
         """The crash points this session will judge, in order."""
         self._wanted = list(cases)
 
-    def result(self, flow: str, point: str, tmp_path: Path) -> CrashRun:
-        """The run of ``point``: prefetched when registered, else run now in ``tmp_path``."""
-        if (flow, point) not in self._wanted:
-            return run_crash(flow, point, tmp_path, forked=FORKED)
+    def result(self, case: Case, tmp_path: Path) -> CrashRun:
+        """The run of ``case``: prefetched when registered, else run now in ``tmp_path``."""
+        if case not in self._wanted:
+            return _run(case, tmp_path)
         if self._pool is None:
             self._start()
-        return self._futures[(flow, point)].result(timeout=RESULT_TIMEOUT_S)
+        return self._futures[case].result(timeout=RESULT_TIMEOUT_S)
 
     def _start(self) -> None:
         self._base = Path(tempfile.mkdtemp(prefix="crash-runs-"))
         self._pool = ThreadPoolExecutor(max_workers=max(1, WORKERS), thread_name_prefix="crash")
-        for i, (flow, point) in enumerate(self._wanted):
-            workdir = self._base / f"{i:03d}-{flow}"
-            self._futures[(flow, point)] = self._pool.submit(
-                run_crash, flow, point, workdir, forked=FORKED
-            )
+        for i, case in enumerate(self._wanted):
+            workdir = self._base / f"{i:03d}-{case[0]}"
+            self._futures[case] = self._pool.submit(_run, case, workdir)
 
     def close(self, *, keep: bool) -> Path | None:
         """Stop the pool (runs not started are cancelled); remove the files unless ``keep``."""

@@ -13,7 +13,7 @@ import pytest
 
 from tests.crash.checks import check_run
 from tests.crash.flows import FLOWS
-from tests.crash.harness import dry_run, run_crash
+from tests.crash.harness import dry_run, restart_points, run_crash
 from tests.crash.runner import RUNNER
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,30 @@ CRASH_POINTS: dict[str, list[str]] = {
     "staff_unload": LOGIN + OPENING + _row("unload") + LOGOUT,
     "staff_open": LOGIN + OPENING + _row("staff_open") + LOGOUT,
 }
-CASES = [(flow, point) for flow, points in CRASH_POINTS.items() for point in points]
+# A second crash in the restart's own start-up (its reconciliation): (flow, point) -> the
+# restart's crash points. After a pulse without outcome, the restart writes one
+# transaction: open_interrupted, two alarms (interrupted, door left open), kiosk_started.
+RESTART_POINTS: dict[tuple[str, str], list[str]] = {
+    ("pickup_eid", "pulse:after#1"): [
+        "journal:open_interrupted:before_commit#1",
+        "journal:alarm_raised:before_commit#1",
+        "journal:alarm_raised:before_commit#2",
+        "journal:kiosk_started:before_commit#1",
+        "journal:open_interrupted:committed#1",
+        "journal:alarm_raised:committed#1",
+        "journal:alarm_raised:committed#2",
+        "journal:kiosk_started:committed#1",
+    ],
+    # The device is in, the return not recorded: unknown compartment, an alarm.
+    ("return_scan", "journal:return:before_commit#1"): [
+        "journal:alarm_raised:before_commit#1",
+        "journal:kiosk_started:before_commit#1",
+        "journal:alarm_raised:committed#1",
+        "journal:kiosk_started:committed#1",
+    ],
+}
+CASES = [(flow, point, "") for flow, points in CRASH_POINTS.items() for point in points]
+CASES += [(flow, point, then) for (flow, point), thens in RESTART_POINTS.items() for then in thens]
 # Known core/store bugs (/tmp/core_bugs.md): flow -> (reason, the points they make
 # unreachable); those crash points (and the flow's dry run) are strict xfails.
 RETRY_BUG = (
@@ -79,16 +102,18 @@ KNOWN_BUGS: dict[tuple[str, str], str] = {
 BROKEN_FLOWS = {"return_jammed": RETRY_BUG}
 
 
-def _param(flow: str, point: str) -> object:
+def _param(flow: str, point: str, then: str) -> object:
     marks = []
     if (flow, point) in KNOWN_BUGS:
         marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[(flow, point)]))
-    return pytest.param(flow, point, id=f"{flow}-{point}", marks=marks)
+    case_id = f"{flow}-{point}" + (f"-restart-{then}" if then else "")
+    return pytest.param(flow, point, then, id=case_id, marks=marks)
 
 
 def test_enough_crash_points() -> None:
     """The issue asks for at least 30 distinct crash points over the flows."""
     assert len(set(CASES)) == len(CASES) >= 30
+    assert len({(f, p) for f, p, _ in CASES}) >= 30  # without the second crashes too
     assert set(CRASH_POINTS) == set(FLOWS)
 
 
@@ -106,12 +131,20 @@ def test_crash_points_are_current(flow: str, tmp_path: Path) -> None:
     assert dry_run(flow, tmp_path) == CRASH_POINTS[flow]
 
 
-@pytest.mark.parametrize(("flow", "point"), [_param(f, p) for f, p in CASES])
-def test_crash_point(flow: str, point: str, tmp_path: Path) -> None:
-    """Kill at ``point``, restart: nothing lost or doubled, no door opened, store == cabinet."""
-    run = RUNNER.result(flow, point, tmp_path)
+@pytest.mark.parametrize(("flow", "point"), sorted(RESTART_POINTS))
+def test_restart_points_are_current(flow: str, point: str, tmp_path: Path) -> None:
+    """The restart after that crash passes exactly the listed points."""
+    assert restart_points(flow, point, tmp_path) == RESTART_POINTS[(flow, point)]
+
+
+@pytest.mark.parametrize(("flow", "point", "then"), [_param(*case) for case in CASES])
+def test_crash_point(flow: str, point: str, then: str, tmp_path: Path) -> None:
+    """Kill at ``point`` (and the restart at ``then``), restart: nothing lost or doubled,
+    no door opened, the store agrees with the cabinet, the kiosk serves."""
+    run = RUNNER.result((flow, point, then), tmp_path)
     problems = check_run(run)
-    assert not problems, f"{flow} killed at {point}:\n  " + "\n  ".join(problems)
+    where = point + (f", then the restart at {then}" if then else "")
+    assert not problems, f"{flow} killed at {where}:\n  " + "\n  ".join(problems)
 
 
 def test_harness_catches_a_restart_that_reopens(tmp_path: Path) -> None:
