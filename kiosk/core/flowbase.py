@@ -145,6 +145,25 @@ class FlowBase:
             self.fail_store(str(exc))
             raise
 
+    @contextlib.contextmanager
+    def read(self) -> Iterator[StoreTx]:
+        """A read-only view of the store (no write lock, no commit); failures as ``tx``."""
+        if self.store is None or self.out_of_order:
+            raise StoreError(self.out_of_order or "no store")
+        try:
+            with self.store.reading() as tx:
+                yield tx
+        except StoreError as exc:
+            self.fail_store(str(exc))
+            raise
+
+    def active_alarm(self, kind: AlarmKind, compartment: int | None = None) -> bool:
+        """True when an alarm of ``kind`` is active (for ``compartment``); read-only."""
+        with self.read() as tx:
+            return any(
+                a.kind is kind and a.compartment == compartment for a in tx.alarms(active_only=True)
+            )
+
     def fail_store(self, reason: str) -> None:
         """Refuse service: the database cannot be trusted or written."""
         log.error("store failure, refusing service: %s", reason)
@@ -242,7 +261,8 @@ class FlowBase:
                 json.dumps({"open_id": open_id, "compartment": number, "purpose": purpose}),
             )
         self.s.purpose, self.s.compartment, self.s.open_id = purpose, number, open_id
-        self.s.job = dict(job)
+        # Keep what the flow knew before (a return's size and charging need, for a retry).
+        self.s.job = {**self.s.job, **job}
         self.s.door_open = False
         self.go(Screen.OPENING, "opening", compartment=number)
         self._cancel_timer("idle")
@@ -277,6 +297,10 @@ class FlowBase:
     # -- method of any mixin wins whatever the order of the bases) ------------------------
     def offer_own_loans(self) -> None:
         """The identified resident's open loans (returns.py)."""
+        raise NotImplementedError
+
+    def door_closed_in_flow(self) -> None:
+        """Finish the flow whose door closed (flows.py)."""
         raise NotImplementedError
 
     def code_guard(self, tx: StoreTx) -> CodeGuard:

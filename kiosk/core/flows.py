@@ -267,7 +267,7 @@ class FlowMachine(PickupFlow, ReturnFlow, StaffFlow, Watch):
         for name in ("reminder", "door_alarm"):
             self._cancel_timer(name)
         with self.tx() as tx:
-            self.clear_alarms(tx, AlarmKind.DOOR_LEFT_OPEN, number)
+            self.clear_alarms(tx, AlarmKind.DOOR_LEFT_OPEN, number)  # the door alarm, if raised
             if self.s.purpose == "pickup":
                 self.pickup_door_closed(tx)
             elif self.s.purpose == "return":

@@ -36,7 +36,7 @@ class PickupFlow(FlowBase):
     # -- identification -----------------------------------------------------------------------
     def pickup_identified(self, borrower_key: str, first_name: str) -> None:
         """A resident's card was read: offer what waits for them here."""
-        with self.tx() as tx:
+        with self.read() as tx:
             reservations = tx.reservations(borrower_key=borrower_key)
             loans = tx.loans(borrower_key=borrower_key)
         self.s.borrower_key = borrower_key
@@ -99,7 +99,7 @@ class PickupFlow(FlowBase):
     def pickup_code_entered(self, text: str) -> None:
         """The resident typed a pickup code."""
         code = "".join(text.split())
-        with self.tx() as tx:
+        with self.read() as tx:
             if self.code_locked_hint(self.code_guard(tx)):
                 return
         if not (code.isascii() and code.isdigit()):
@@ -132,7 +132,7 @@ class PickupFlow(FlowBase):
         if reservation_id not in ids:
             self.hint("pickup.choose_one")
             return
-        with self.tx() as tx:
+        with self.read() as tx:
             reservation = tx.reservation(reservation_id)
             ok = reservation is not None and reservation_state(reservation, self.clock.now()) == (
                 "ready"

@@ -42,7 +42,7 @@ class ReturnFlow(FlowBase):
     def offer_own_loans(self) -> None:
         """The identified resident's open loans, to choose which one comes back."""
         key = self.s.borrower_key
-        with self.tx() as tx:
+        with self.read() as tx:
             loans = tx.loans(borrower_key=key) if key else []
         if not loans:
             self.end_session("return.no_loans")
@@ -71,7 +71,7 @@ class ReturnFlow(FlowBase):
         if loan_id not in ids:
             self.hint("return.choose_one")
             return
-        with self.tx() as tx:
+        with self.read() as tx:
             loan = tx.loan(loan_id)
         if loan is None:
             self.end_session("return.no_loans")
@@ -84,7 +84,7 @@ class ReturnFlow(FlowBase):
         if tag is None:
             self.hint("return.bad_tag")
             return
-        with self.tx() as tx:
+        with self.read() as tx:
             loans = tx.loans(asset_tag=tag)
             in_cabinet = [c for c in tx.compartments() if c.asset_tag == tag]
             waiting = tx.reservations(asset_tag=tag, statuses=[ReservationStatus.LOADED])
@@ -105,7 +105,7 @@ class ReturnFlow(FlowBase):
     def return_place(self) -> None:
         """Open the best free compartment, or say the cabinet is full."""
         job = self.s.job
-        with self.tx() as tx:
+        with self.read() as tx:
             compartments = tx.compartments()
             busy = {a.compartment for a in tx.alarms() if a.compartment is not None}
         busy |= {c.number for c in compartments if self.door(c.number) is DoorState.OPEN}
@@ -113,6 +113,11 @@ class ReturnFlow(FlowBase):
         choice = choose_compartment(
             compartments, size=job["size"], needs_charging=bool(job["charging"]), unusable=busy
         )
+        if choice is None and self.s.tried:
+            # A lock jammed and no other compartment is free: the cabinet is broken, not full.
+            self.go(Screen.JAMMED, "return.jammed", compartment=self.s.tried[-1])
+            self._set_timer("message", self.policy.message_s * 2)
+            return
         if choice is None:
             self.end_session("return.full", advice=self.policy.site_advice)
             return

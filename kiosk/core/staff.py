@@ -34,7 +34,7 @@ class StaffFlow(FlowBase):
     # -- log in ---------------------------------------------------------------------------------
     def staff_member_for_key(self, borrower_key: str) -> StaffMember | None:
         """The staff member whose eID this is, if any."""
-        with self.tx() as tx:
+        with self.read() as tx:
             return next((m for m in tx.staff() if m.borrower_key == borrower_key), None)
 
     def staff_card(self, member: StaffMember) -> None:
@@ -81,7 +81,7 @@ class StaffFlow(FlowBase):
     def staff_map(self, message: str = "", **params: object) -> None:
         """Back to the compartment map."""
         self.s.compartment, self.s.purpose, self.s.open_id = None, None, None
-        self.s.job, self.s.door_open = {}, False
+        self.s.job, self.s.door_open, self.s.tried = {}, False, []
         self.go(Screen.STAFF_MAP, message, **params)
         self._set_timer("staff", self.policy.staff_timeout_s)
 
@@ -173,7 +173,7 @@ class StaffFlow(FlowBase):
         if tag is None:
             self.hint("staff.bad_tag")
             return
-        with self.tx() as tx:
+        with self.read() as tx:
             waiting = tx.reservations(asset_tag=tag, statuses=[ReservationStatus.REQUESTED])
             loaded = tx.reservations(asset_tag=tag, statuses=[ReservationStatus.LOADED])
             compartments = tx.compartments()
@@ -201,7 +201,7 @@ class StaffFlow(FlowBase):
 
     def staff_unload(self, number: int) -> None:
         """Take a device out (a returned one to check, an expired reservation ...)."""
-        with self.tx() as tx:
+        with self.read() as tx:
             current = tx.compartment(number)
         if current is not None and current.status is CompartmentStatus.EMPTY:
             self.hint("staff.nothing_inside", compartment=number)  # "open" is for looking

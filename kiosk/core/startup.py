@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from hardware.errors import HardwareError
@@ -84,7 +85,12 @@ def reconcile(m: FlowBase, boot: int) -> StartReport:
                 )
             m.flow_done(tx)
         if states is not None:
-            _compare(m, tx, states, report)
+            for board in states.boards:
+                if not board.online:
+                    detail = f"board {board.bus}/{board.address} does not answer at start-up"
+                    m.raise_alarm(tx, AlarmKind.BOARD_OFFLINE, None, detail)
+                    report.alarms.append(AlarmKind.BOARD_OFFLINE.value)
+            report.alarms += compare_with_cabinet(m, tx, states)
         tx.journal(
             TxKind.KIOSK_STARTED,
             {"boot": boot, "compartments": len(m.specs), "interrupted": report.interrupted},
@@ -114,19 +120,23 @@ def _unknown(m: FlowBase, tx: StoreTx, number: int, why: str, report: StartRepor
     report.alarms.append(f"{AlarmKind.INTERRUPTED_OPEN.value}:{number}")
 
 
-def _compare(m: FlowBase, tx: StoreTx, states: LockerState, report: StartReport) -> None:
-    for board in states.boards:
-        if not board.online:
-            detail = f"board {board.bus}/{board.address} does not answer at start-up"
-            m.raise_alarm(tx, AlarmKind.BOARD_OFFLINE, None, detail)
-            report.alarms.append(AlarmKind.BOARD_OFFLINE.value)
+def compare_with_cabinet(
+    m: FlowBase, tx: StoreTx, states: LockerState, skip: Collection[int] = ()
+) -> list[str]:
+    """Alarms for doors standing open and item sensors that contradict the store.
+
+    Used at start-up and when a board answers again (its doors were not seen meanwhile).
+    ``skip``: the compartment of a flow in progress, whose door and item are the flow's.
+    Returns the alarms raised as ``kind:compartment``.
+    """
+    raised: list[str] = []
     for live in states.compartments:
         stored = tx.compartment(live.number)
-        if stored is None:
+        if stored is None or live.number in skip:
             continue
         if live.door is DoorState.OPEN:
-            m.raise_alarm(tx, AlarmKind.DOOR_LEFT_OPEN, live.number, "open at start-up")
-            report.alarms.append(f"{AlarmKind.DOOR_LEFT_OPEN.value}:{live.number}")
+            m.raise_alarm(tx, AlarmKind.DOOR_LEFT_OPEN, live.number, "found open")
+            raised.append(f"{AlarmKind.DOOR_LEFT_OPEN.value}:{live.number}")
         if live.item is None:
             continue
         kind = None
@@ -134,10 +144,12 @@ def _compare(m: FlowBase, tx: StoreTx, states: LockerState, report: StartReport)
             kind = AlarmKind.ITEM_MISSING
         elif stored.status is CompartmentStatus.EMPTY and live.item is True:
             kind = AlarmKind.UNEXPECTED_ITEM
-        if kind is not None:
+        if kind is not None and m.raise_alarm(
+            tx, kind, live.number, f"store says {stored.status.value}"
+        ):
             tx.journal(
                 TxKind.RECONCILED,
                 {"compartment": live.number, "stored": stored.status.value, "item": live.item},
             )
-            m.raise_alarm(tx, kind, live.number, f"store says {stored.status.value}")
-            report.alarms.append(f"{kind.value}:{live.number}")
+            raised.append(f"{kind.value}:{live.number}")
+    return raised

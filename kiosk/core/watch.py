@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 
+from hardware.errors import HardwareError
 from hardware.locker.base import (
     BoardOffline,
     BoardOnline,
@@ -16,11 +17,13 @@ from hardware.locker.base import (
     DoorForced,
     DoorSensorFault,
     DoorSensorOk,
+    DoorState,
     LockerEvent,
 )
 from kiosk.core.events import ReaderTrouble, Screen, ServerStatus
 from kiosk.core.flowbase import FlowBase
 from kiosk.core.model import AlarmKind
+from kiosk.core.startup import compare_with_cabinet
 
 log = logging.getLogger("kiosk.core")
 
@@ -42,6 +45,15 @@ class Watch(FlowBase):
 
     def locker_alarm(self, event: LockerEvent) -> None:
         """Raise or clear the alarm a locker event means (flows are handled elsewhere)."""
+        # Most events clear nothing: look first, so a normal door close writes nothing.
+        if isinstance(event, BoardOnline):
+            self.board_back()
+            return
+        clears = {DoorClosed: AlarmKind.DOOR_LEFT_OPEN, DoorSensorOk: AlarmKind.DOOR_SENSOR_FAULT}
+        kind = clears.get(type(event))
+        number = getattr(event, "compartment", None)
+        if kind is not None and not self.active_alarm(kind, number):
+            return
         with self.tx() as tx:
             if isinstance(event, DoorForced):
                 self.raise_alarm(
@@ -56,9 +68,6 @@ class Watch(FlowBase):
                     None,
                     f"board {event.bus}/{event.address}: {event.reason}",
                 )
-            elif isinstance(event, BoardOnline):
-                if all(board.online for board in self.locker.states().boards):
-                    self.clear_alarms(tx, AlarmKind.BOARD_OFFLINE, None)
             elif isinstance(event, DoorSensorFault):
                 self.raise_alarm(
                     tx,
@@ -68,6 +77,24 @@ class Watch(FlowBase):
                 )
             elif isinstance(event, DoorSensorOk):
                 self.clear_alarms(tx, AlarmKind.DOOR_SENSOR_FAULT, event.compartment)
+
+    def board_back(self) -> None:
+        """A board answers again: its doors were not seen meanwhile, so read and compare."""
+        try:
+            states = self.locker.refresh()
+        except HardwareError as exc:
+            log.warning("board back, but the cabinet cannot be read: %s", exc)
+            return
+        flow = self.s.compartment if self.s.open_id else None
+        with self.tx() as tx:
+            if all(board.online for board in states.boards):
+                self.clear_alarms(tx, AlarmKind.BOARD_OFFLINE, None)
+            for live in states.compartments:
+                if live.door is DoorState.CLOSED:
+                    self.clear_alarms(tx, AlarmKind.DOOR_LEFT_OPEN, live.number)
+            compare_with_cabinet(self, tx, states, skip=() if flow is None else (flow,))
+        if flow is not None and self.s.door_open and self.door(flow) is DoorState.CLOSED:
+            self.door_closed_in_flow()  # the door was shut while nobody could see it
 
     def reader_trouble(self, event: ReaderTrouble) -> None:
         """A reader problem: an alarm when the reader is gone, a message for a bad card."""
@@ -80,11 +107,14 @@ class Watch(FlowBase):
 
     def reader_fine(self) -> None:
         """A card was read: the reader works again."""
-        with self.tx() as tx:
-            self.clear_alarms(tx, AlarmKind.READER_UNAVAILABLE, None)
+        if self.active_alarm(AlarmKind.READER_UNAVAILABLE):
+            with self.tx() as tx:
+                self.clear_alarms(tx, AlarmKind.READER_UNAVAILABLE, None)
 
     def server_status(self, event: ServerStatus) -> None:
         """From the sync link: raise when unreachable for long, clear when it answers."""
+        if event.reachable and not self.active_alarm(AlarmKind.SERVER_UNREACHABLE):
+            return
         with self.tx() as tx:
             if event.reachable:
                 self.clear_alarms(tx, AlarmKind.SERVER_UNREACHABLE, None)
@@ -106,8 +136,11 @@ class Watch(FlowBase):
         except OSError as exc:
             log.warning("cannot read free disk space of %s: %s", self.disk_path, exc)
             return
+        full = free_mb < self.policy.disk_min_free_mb
+        if full == self.active_alarm(AlarmKind.DISK_FULL):
+            return
         with self.tx() as tx:
-            if free_mb < self.policy.disk_min_free_mb:
+            if full:
                 self.raise_alarm(tx, AlarmKind.DISK_FULL, None, f"{free_mb} MB free")
             else:
                 self.clear_alarms(tx, AlarmKind.DISK_FULL, None)
