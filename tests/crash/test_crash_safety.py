@@ -90,16 +90,12 @@ RESTART_POINTS: dict[tuple[str, str], list[str]] = {
 }
 CASES = [(flow, point, "") for flow, points in CRASH_POINTS.items() for point in points]
 CASES += [(flow, point, then) for (flow, point), thens in RESTART_POINTS.items() for then in thens]
-# Known core/store bugs (/tmp/core_bugs.md): flow -> (reason, the points they make
-# unreachable); those crash points (and the flow's dry run) are strict xfails.
-RETRY_BUG = (
-    "core bug: the return's retry after a jam raises KeyError 'size' "
-    "(kiosk/core/flowbase.py:245 drops the job's size; kiosk/core/returns.py:114)"
-)
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("return_jammed", p): RETRY_BUG for p in CRASH_POINTS["return_jammed"][len(JAM) :]
-}
-BROKEN_FLOWS = {"return_jammed": RETRY_BUG}
+# Known core/store bugs (listed in /tmp/core_bugs.md while open): (flow, point) -> reason,
+# and flow -> reason for a flow whose dry run fails; those cases are strict xfails, so a
+# fix shows up as XPASS and the entry must go. (The jammed return's retry, KeyError
+# 'size', was the first; fixed in 76ae7dd.)
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
+BROKEN_FLOWS: dict[str, str] = {}
 
 
 def _param(flow: str, point: str, then: str) -> object:
