@@ -22,24 +22,7 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 FILES = sorted(SCENARIOS.glob("*.toml"))
 
 # file name -> why it fails today (a core bug: the scenario expects the right behaviour)
-CORE_BUGS: dict[str, str] = {
-    "return_jammed_retry.toml": (
-        "core bug: after a jammed return compartment, return_place() raises KeyError 'size' "
-        "(start_open replaced the job) and the kiosk stays on 'opening'"
-    ),
-    "board_lost_door_open.toml": (
-        "core bug: on BoardOnline the core does not re-read the doors (decision 0004), so a "
-        "door closed while the board was offline never ends the flow nor clears door_left_open"
-    ),
-    "board_offline_at_start.toml": (
-        "core bug: on BoardOnline the core does not compare the doors and item sensors with "
-        "the store, so what start-up could not read (open door, missing device) is never flagged"
-    ),
-    "staff_two_loads.toml": (
-        "core bug: Session.tried is not reset between staff loads, so a jam in one load "
-        "disables the retry for every later load of the session"
-    ),
-}
+CORE_BUGS: dict[str, str] = {}
 
 
 def _param(path: Path) -> object:
