@@ -300,8 +300,8 @@ class Runner:
             national_number=person.national_number,
             given_names=person.first_name or "Test",
             surname="Scenario",
-            validity_begin=start - dt.timedelta(days=365),
-            validity_end=start + dt.timedelta(days=5 * 365),
+            validity_begin=min(start, person.card_valid_until or start) - dt.timedelta(days=365),
+            validity_end=person.card_valid_until or start + dt.timedelta(days=5 * 365),
         )
         self.reader.insert(card)
         if not self.reader.wait_idle(SETTLE_S):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,11 +71,7 @@ class Person:
     first_name: str
     national_number: str | None = field(default=None, repr=False)
     key: str = ""
-
-    @property
-    def short_key(self) -> str:
-        """The borrower key shortened for output."""
-        return self.key[:8] + "…"
+    card_valid_until: dt.date | None = None  # None: valid for years after the start
 
 
 def read_person(t: Table, name: str) -> Person:
@@ -82,6 +79,12 @@ def read_person(t: Table, name: str) -> Person:
     first_name = t.get("first_name", str, "")
     number = t.get("national_number", str, None)
     key = t.get("borrower_key", str, None)
+    valid_until = t.get("card_valid_until", object, None)
+    if valid_until is not None and (
+        not isinstance(valid_until, dt.date) or isinstance(valid_until, dt.datetime)
+    ):
+        t.check(False, "card_valid_until", f"expected a date like 2026-01-31, got {valid_until!r}")
+        valid_until = None
     if (number is None) == (key is None):
         t.errors.add(t.path, "give national_number or borrower_key (one of them)")
     if number is not None:
@@ -90,7 +93,7 @@ def read_person(t: Table, name: str) -> Person:
         except ValueError:
             t.check(False, "national_number", "expected 11 digits (dots and dashes allowed)")
             key = ""
-    return Person(name, first_name, number, key or "")
+    return Person(name, first_name, number, key or "", valid_until)
 
 
 @dataclass(frozen=True)

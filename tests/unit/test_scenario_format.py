@@ -168,3 +168,9 @@ def test_a_card_in_the_step_needs_a_number_or_key() -> None:
         "step 1 (line 9): insert_card: give national_number or borrower_key (one of them)" in errors
     )
     assert any(e.startswith("step 1 (line 9): insert_card.nn: unknown key") for e in errors)
+
+
+def test_card_valid_until_must_be_a_date() -> None:
+    text = GOOD_HEAD.replace('first_name = "Ann"', 'first_name = "Ann"\ncard_valid_until = "soon"')
+    errors = errors_of(text + '[[step]]\ninsert_card = "ann"\n')
+    assert errors == ["person[0].card_valid_until: expected a date like 2026-01-31, got 'soon'"]
