@@ -4,8 +4,9 @@
    was reported committed, in that order (a row reported ``committed`` is there; nothing
    was committed after the last report; a transaction is all or nothing).
 2. None duplicated: ``seq`` is 1..N without gaps, UUIDs are unique, an opening has at most
-   one outcome or interruption, a reservation is picked up or loaded at most once, an
-   opening leads to at most one pickup / return / load / unload / staff_open.
+   one outcome or interruption, a reservation is picked up or loaded at most once, a loan
+   returned at most once, an opening leads to at most one pickup / return / load /
+   unload / staff_open.
 3. No door opened by the restart: pulses after the restart's start-up equal those at the
    kill; every opening of the killed boot without an outcome is ``open_interrupted`` by
    the restart, and every pulse the cabinet got has an ``open_requested`` before it.
@@ -92,9 +93,13 @@ def check_duplicates(state: StoreState) -> list[str]:
         problems += [f"{n} {what} rows for opening {k}" for k, n in counter.items() if n > 1]
     finished = Counter(e.payload.get("open_id") for e in journal if e.kind in ONE_PER_OPENING)
     problems += [f"{n} results for opening {k}" for k, n in finished.items() if n > 1]
-    for kind in ("pickup", "load"):
-        per = Counter(e.payload.get("reservation_id") for e in journal if e.kind == kind)
-        problems += [f"{n} {kind} rows for reservation {r}" for r, n in per.items() if n > 1]
+    for kind, key in (
+        ("pickup", "reservation_id"),
+        ("load", "reservation_id"),
+        ("return", "loan_id"),
+    ):
+        per = Counter(e.payload.get(key) for e in journal if e.kind == kind and e.payload.get(key))
+        problems += [f"{n} {kind} rows for {key} {r}" for r, n in per.items() if n > 1]
     return problems
 
 
