@@ -190,6 +190,7 @@ class StepReader:
 
     # -- steps --------------------------------------------------------------------------------
     def step(self, t: Table, number: int, line: int | None) -> Step:
+        """One ``[[step]]`` table: its action, tap arguments, pulse hooks and expectations."""
         present = [key for key in ACTIONS if t.has(key)]
         if len(present) > 1:
             t.errors.add(t.path, f"{' and '.join(present)}: one action per step")
@@ -206,6 +207,7 @@ class StepReader:
         return step
 
     def action(self, t: Table, kind: str) -> Action:
+        """The action ``kind`` (a key of ``t``) with its value checked."""
         if kind == "insert_card" and isinstance(t.data.get(kind), dict):
             # A card given right in the step: { national_number = ..., first_name = ... }
             card = t.table(kind)
@@ -245,15 +247,16 @@ class StepReader:
             return None
         sub = t.table(key)
         present = [k for k in (*WORLD, "fault", "clear_fault") if sub.has(k)]
-        sub.check(len(present) == 1, "", "one of " + ", ".join((*WORLD, "fault", "clear_fault")))
+        if len(present) != 1:
+            sub.errors.add(sub.path, "one of " + ", ".join((*WORLD, "fault", "clear_fault")))
         action = self.action(sub, present[0]) if len(present) == 1 else None
         sub.finish()
         return action
 
     def expectation(self, t: Table, key: str) -> Any:
-        if key in ("expect_actions", "expect_choices", "expect_alarms"):
-            return t.get_list(key, str)
-        if key in ("expect_journal", "expect_journal_contains"):
+        """The checked value of expectation ``key`` (lists, tables or text)."""
+        lists = ("expect_actions", "expect_choices", "expect_alarms", "expect_journal")
+        if key in (*lists, "expect_journal_contains"):
             return t.get_list(key, str)
         if key == "expect_params":
             params = t.table(key)
@@ -282,6 +285,7 @@ class StepReader:
         return t.get(key, str)
 
     def compartment_expect(self, t: Table) -> dict[str, Any]:
+        """``{ number = 2, status = ..., door = ... }``: the fields to compare."""
         wanted: dict[str, Any] = {"number": self.number(t, "number", required=True)}
         for name in COMPARTMENT_EXPECT_KEYS[1:]:
             if t.has(name):
