@@ -123,9 +123,9 @@ def print_text(outcome: Outcome, seconds: float) -> None:
         what = step.action.describe() if step.action else "(check)"
         states = " -> ".join(r.states) or "-"
         mark = "FAILED" if r.failure else "ok"
-        print(f"{step.number:3} {line:9} {what:32} {states}  [{mark}]")
         if step.note:
             print(f"              # {step.note}")
+        print(f"{step.number:3} {line:9} {what:32} {states}  [{mark}]")
     print("journal:")
     for e in outcome.journal:
         facts = payload(e)

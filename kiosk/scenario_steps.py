@@ -108,6 +108,8 @@ class Action:
         """A short human line, e.g. ``tap open (R1)``."""
         extra = " ".join(f"{k}={v}" for k, v in self.args.items())
         value = "" if self.value is True or self.value is None else f" {self.value}"
+        if not value.isprintable():  # a scanner's control characters: show them escaped
+            value = f" {self.value!r}"
         return f"{self.kind}{value}" + (f" ({extra})" if extra else "")
 
 
