@@ -303,7 +303,7 @@ class FlowBase:
         """Finish the flow whose door closed (flows.py)."""
         raise NotImplementedError
 
-    def code_guard(self, tx: StoreTx) -> CodeGuard:
+    def code_guard(self, tx: StoreTx, key: str = "code_guard") -> CodeGuard:
         """The wrong-code bookkeeping (pickup.py)."""
         raise NotImplementedError
 
@@ -311,7 +311,7 @@ class FlowBase:
         """Show the code lock when locked (pickup.py)."""
         raise NotImplementedError
 
-    def wrong_code(self, tx: StoreTx, what: str) -> None:
+    def wrong_code(self, tx: StoreTx, what: str, key: str = "code_guard") -> None:
         """Count a wrong code or PIN (pickup.py)."""
         raise NotImplementedError
 

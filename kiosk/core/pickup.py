@@ -26,7 +26,8 @@ from kiosk.core.model import (
 from kiosk.core.policy import CodeGuard, reservation_state
 from kiosk.core.ports import StoreTx
 
-CODE_GUARD_KEY = "code_guard"
+CODE_GUARD_KEY = "code_guard"  # pickup codes
+STAFF_GUARD_KEY = "staff_guard"  # staff codes and PINs: a resident's typos never lock staff out
 OPEN_STATUSES = (ReservationStatus.REQUESTED, ReservationStatus.LOADED, ReservationStatus.EXPIRED)
 
 
@@ -67,9 +68,9 @@ class PickupFlow(FlowBase):
             self.end_session("pickup.nothing_here")
 
     # -- pickup code ---------------------------------------------------------------------------
-    def code_guard(self, tx: StoreTx) -> CodeGuard:
-        """The wrong-code bookkeeping, as stored."""
-        return CodeGuard.from_text(tx.meta(CODE_GUARD_KEY))
+    def code_guard(self, tx: StoreTx, key: str = CODE_GUARD_KEY) -> CodeGuard:
+        """The wrong-code bookkeeping (pickup codes, or staff with ``STAFF_GUARD_KEY``)."""
+        return CodeGuard.from_text(tx.meta(key))
 
     def code_locked_hint(self, guard: CodeGuard) -> bool:
         """Show the lock on screen when the code entry is locked; True when it is."""
@@ -80,11 +81,11 @@ class PickupFlow(FlowBase):
         self.hint("code.locked", minutes=minutes)
         return True
 
-    def wrong_code(self, tx: StoreTx, what: str) -> None:
+    def wrong_code(self, tx: StoreTx, what: str, key: str = CODE_GUARD_KEY) -> None:
         """Count a wrong code or PIN; lock and raise an alarm at the limit."""
         now = self.clock.now().timestamp()
-        guard = self.code_guard(tx).failed(now, self.policy)
-        tx.set_meta(CODE_GUARD_KEY, guard.to_text())
+        guard = self.code_guard(tx, key).failed(now, self.policy)
+        tx.set_meta(key, guard.to_text())
         if guard.locked(now):
             seconds = round(guard.locked_until - now)
             self.raise_alarm(
@@ -150,6 +151,18 @@ class PickupFlow(FlowBase):
             or compartment.reservation_id != reservation.id
         ):
             # Out of service (jammed earlier) or changed by staff meanwhile.
+            self.end_session("pickup.compartment_unavailable")
+            return
+        if self.item(compartment.number) is False:
+            # The item sensor says the device is not there: opening would start a loan for
+            # nothing. Staff must look; the resident is told to ask them.
+            with self.tx() as tx:
+                self.raise_alarm(
+                    tx,
+                    AlarmKind.ITEM_MISSING,
+                    compartment.number,
+                    f"before pickup of {reservation.id}",
+                )
             self.end_session("pickup.compartment_unavailable")
             return
         self.start_open(

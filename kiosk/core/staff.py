@@ -21,6 +21,7 @@ from kiosk.core.model import (
     StaffMember,
     TxKind,
 )
+from kiosk.core.pickup import STAFF_GUARD_KEY
 from kiosk.core.policy import CodeGuard, choose_compartment
 from kiosk.core.ports import StoreTx
 from kiosk.core.returns import normalise_tag
@@ -47,14 +48,14 @@ class StaffFlow(FlowBase):
         """A staff code was typed."""
         code = "".join(text.split())
         with self.tx() as tx:
-            if self.code_locked_hint(self.code_guard(tx)):
+            if self.code_locked_hint(self.code_guard(tx, STAFF_GUARD_KEY)):
                 return
             if not code:
                 self.hint("staff.code")
                 return
             member = next((m for m in tx.staff() if check_code(code, m.code_hash)), None)
             if member is None:
-                self.wrong_code(tx, "code")
+                self.wrong_code(tx, "code", STAFF_GUARD_KEY)
                 return
         self.s.pending_staff = member
         self.s.job = {"via": "code"}
@@ -67,12 +68,12 @@ class StaffFlow(FlowBase):
             self.end_session()
             return
         with self.tx() as tx:
-            if self.code_locked_hint(self.code_guard(tx)):
+            if self.code_locked_hint(self.code_guard(tx, STAFF_GUARD_KEY)):
                 return
             if not check_code("".join(text.split()), member.pin_hash):
-                self.wrong_code(tx, "pin")
+                self.wrong_code(tx, "pin", STAFF_GUARD_KEY)
                 return
-            tx.set_meta("code_guard", CodeGuard().to_text())
+            tx.set_meta(STAFF_GUARD_KEY, CodeGuard().to_text())
             tx.journal(TxKind.STAFF_LOGIN, {"staff_id": member.id, "via": self.s.job.get("via")})
         self.s.staff, self.s.pending_staff = member, None
         self.s.first_name = ""

@@ -79,7 +79,9 @@ def test_commands_return_while_a_door_is_being_opened() -> None:
     store = MemoryStore(ManualClock())
     seed_loaded(store)
     seen: list[Snapshot] = []
-    with running(store, cabinet(latency_s=0.2)) as core:
+    locker = cabinet(latency_s=0.2)
+    locker.set_item(2, True)
+    with running(store, locker) as core:
         core.subscribe(seen.append)
         core.present(KEY, "Ann")
         assert core.settle(5)
@@ -98,7 +100,9 @@ def test_an_eid_card_becomes_a_key_and_a_first_name_only(pki: TestPki) -> None:
     reader = SimulatedReader(trusted_roots=[pki.root_certificate])
     reader.start()
     try:
-        with running(store, cabinet(), card_rules=CardRules()) as core:
+        locker = cabinet()
+        locker.set_item(2, True)
+        with running(store, locker, card_rules=CardRules()) as core:
             core.attach_reader(reader)
             reader.insert(
                 make_card(
@@ -230,3 +234,18 @@ def test_snapshots_are_immutable() -> None:
         with pytest.raises(AttributeError):
             snap.screen = Screen.STAFF_MAP  # type: ignore[misc]
         assert replace(snap, seq=0).compartments == snap.compartments
+
+
+def test_a_loaded_compartment_that_reads_empty_is_not_opened() -> None:
+    store = MemoryStore(ManualClock())
+    seed_loaded(store, number=2)
+    locker = cabinet()  # the item sensor of 2 reads empty: someone took the device
+    with running(store, locker) as core:
+        core.present(KEY, "Ann")
+        assert core.settle(5)
+        core.tap("open")
+        assert core.settle(5)
+        snap = core.snapshot()
+        assert snap.message == "pickup.compartment_unavailable"
+        assert ("item_missing", 2) in {(a.kind, a.compartment) for a in snap.alarms}
+        assert locker.pulses(2) == 0
