@@ -24,6 +24,7 @@ from collections import Counter
 from kiosk.core.model import CompartmentStatus
 from tests.crash.harness import Cabinet, CrashRun, StoreState
 
+PROBE_COMPARTMENT = 4  # flows.probe: Bob's pickup after the restart
 HOLDS = (CompartmentStatus.LOADED, CompartmentStatus.RETURNED)
 EXEMPT = (CompartmentStatus.UNKNOWN, CompartmentStatus.OUT_OF_SERVICE)
 ONE_PER_OPENING = ("pickup", "return", "load", "unload", "staff_open", "pickup_abandoned")
@@ -165,6 +166,13 @@ def check_run(run: CrashRun) -> list[str]:
     problems += [f"disagrees: {p}" for p in check_agrees(run.state, run.after_start)]
     if run.restart_refused:
         problems.append(f"the restarted kiosk refuses service: {run.restart_refused}")
+    if run.final_cabinet is not None and run.at_kill is not None and not run.probe_error:
+        # Up to its clean stop, the restarted kiosk pulsed once: the probe's compartment 4.
+        expected = {n: p + (n == PROBE_COMPARTMENT) for n, p in run.at_kill.pulses.items()}
+        if run.final_cabinet.pulses != expected:
+            problems.append(
+                f"reopened: pulses at the end {run.final_cabinet.pulses}, expected {expected}"
+            )
     if run.final is not None and run.final_cabinet is not None:
         problems += [f"after the probe, duplicated: {p}" for p in check_duplicates(run.final)]
         problems += [
