@@ -2,8 +2,9 @@
 
 The real serial driver talks over a real pseudo-terminal to emulated lock boards. On a
 terminal it is interactive (type ``help``); otherwise it plays a short tour: a pickup,
-a forced door, a stuck lock and a board losing power. (The touchscreen UI replaces
-this as ``make run`` once it exists.)
+a forced door, a stuck lock and a board losing power; then "a day at the kiosk"
+(``config/demo-story.toml``) played by the real kiosk core through the scenario runner.
+(The touchscreen UI replaces this as ``make run`` once it exists.)
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from kiosk.settings import DEMO_CONFIG, EMULATOR_PORT, Settings, load_settings
 if TYPE_CHECKING:
     from hardware.locker.emulator import BoardEmulator
 
+DEMO_STORY = DEMO_CONFIG.parent / "demo-story.toml"
+
 HELP = """commands:
   status            read the cabinet
   open N            open compartment N (as the kiosk would for a resident)
@@ -59,6 +62,12 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     )
     demo.add_argument(
         "--tour", action="store_true", help="play the scripted tour even on a terminal"
+    )
+    demo.add_argument(
+        "--story",
+        metavar="FILE",
+        default=str(DEMO_STORY),
+        help="the kiosk story played after the tour (a scenario, see docs/scenarios.md)",
     )
     demo.set_defaults(handler=demo_command)
 
@@ -211,7 +220,23 @@ def demo_command(args: argparse.Namespace) -> int:
             _interactive(demo)
         else:
             _tour(demo)
+    if not (sys.stdin.isatty() and not args.tour):
+        return play_story(args.story)
     return 0
+
+
+def play_story(path: str) -> int:
+    """Part two of the tour: a day at the kiosk, played by the real core on a scenario."""
+    from kiosk.scenario import run_scenario
+    from kiosk.scenario_cli import print_text
+    from kiosk.scenario_format import load_scenario
+
+    say("\n== A day at the kiosk: the real kiosk core, SQLite store and journal, with a")
+    say("   simulated cabinet and eID reader (" + path + ")")
+    began = time.monotonic()
+    outcome = run_scenario(load_scenario(path))
+    print_text(outcome, time.monotonic() - began)
+    return 0 if outcome.ok else 1
 
 
 def _tour(demo: Demo) -> None:

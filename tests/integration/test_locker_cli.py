@@ -235,3 +235,8 @@ def test_demo_tour_shows_the_cabinet_end_to_end() -> None:
     assert "ALARM: board 1 not answering" in out
     assert "compartment 9: board_offline" in out
     assert "event: board 1 answering" in out
+    # Part two: a day at the kiosk, played by the real core (config/demo-story.toml).
+    assert "A day at the kiosk" in out
+    assert "pickup_done (pickup.done)" in out
+    assert "return_done (return.done)" in out
+    assert "every expectation holds" in out
