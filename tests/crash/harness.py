@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from hardware.locker.emulator import BoardEmulator
 from kiosk.core.clock import SystemClock
 from kiosk.core.model import Alarm, Compartment, JournalEntry
 from kiosk.store import open_store
@@ -75,13 +76,12 @@ class CrashRun:
     stderr: Path | None = None
 
 
-def look(emulator: object) -> Cabinet:
+def look(emulator: BoardEmulator) -> Cabinet:
     """The emulator's cabinet now."""
-    emu = emulator  # BoardEmulator; typed loosely to keep the dataclass import-light
     return Cabinet(
-        pulses={n: emu.pulses(BOARD, n) for n in COMPARTMENTS},  # type: ignore[attr-defined]
-        items={n: emu.item(BOARD, n) for n in COMPARTMENTS},  # type: ignore[attr-defined]
-        doors={n: emu.door_open(BOARD, n) for n in COMPARTMENTS},  # type: ignore[attr-defined]
+        pulses={n: emulator.pulses(BOARD, n) for n in COMPARTMENTS},
+        items={n: emulator.item(BOARD, n) for n in COMPARTMENTS},
+        doors={n: emulator.door_open(BOARD, n) for n in COMPARTMENTS},
     )
 
 
@@ -98,7 +98,7 @@ def read_store(db: Path) -> StoreState:
 
 
 @contextlib.contextmanager
-def workspace(workdir: Path) -> Iterator[tuple[Path, object]]:
+def workspace(workdir: Path) -> Iterator[tuple[Path, BoardEmulator]]:
     """A seeded database and a started emulator with the seeded devices; stopped after."""
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "kiosk.db"
@@ -120,18 +120,18 @@ def dry_run(flow: str, workdir: Path, *, with_probe: bool = True) -> list[str]:
     """
     with workspace(workdir) as (db, emulator):
         stderr = workdir / "child.log"
-        child = Child.spawn(db, emulator.url, stderr)  # type: ignore[attr-defined]
+        child = Child.spawn(db, emulator.url, stderr)
         try:
             before = len(child.checkpoints)
-            FLOWS[flow](Hands(child, emulator))  # type: ignore[arg-type]
+            FLOWS[flow](Hands(child, emulator))
             child.stop()
         finally:
             child.close()
         points = child.checkpoints if flow == "startup" else child.checkpoints[before:]
         if with_probe:
-            again = Child.spawn(db, emulator.url, stderr)  # type: ignore[attr-defined]
+            again = Child.spawn(db, emulator.url, stderr)
             try:
-                probe(Hands(again, emulator))  # type: ignore[arg-type]
+                probe(Hands(again, emulator))
                 again.stop()
             finally:
                 again.close()
@@ -179,7 +179,7 @@ def run_crash(
     run = CrashRun(flow, point, stderr=workdir / "child.log")
     assert run.stderr is not None
     with workspace(workdir) as (db, emulator):
-        url = emulator.url  # type: ignore[attr-defined]
+        url = emulator.url
         hands = partial(Hands, emulator=emulator)
         run.kills.append(
             _kill_at(db, url, run.stderr, point, lambda c: FLOWS[flow](hands(c)), forked)
@@ -209,9 +209,10 @@ def run_crash(
 def restart_points(flow: str, point: str, workdir: Path) -> list[str]:
     """The checkpoints a restart passes after ``flow`` was killed at ``point``."""
     with workspace(workdir) as (db, emulator):
-        url = emulator.url  # type: ignore[attr-defined]
+        url = emulator.url
         log = workdir / "child.log"
-        _kill_at(db, url, log, point, lambda c: FLOWS[flow](Hands(c, emulator)), False)  # type: ignore[arg-type]
+        play: Callable[[Child], None] = lambda c: FLOWS[flow](Hands(c, emulator))  # noqa: E731
+        _kill_at(db, url, log, point, play, False)
         again = Child.spawn(db, url, log)
         try:
             again.stop()

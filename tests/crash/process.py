@@ -28,7 +28,7 @@ from tests.crash import child as child_module
 CHILD = Path(__file__).resolve().with_name("child.py")
 ROOT = CHILD.parents[2]
 START_TIMEOUT_S = 20.0  # imports + store + locker + start-up, on a loaded 2-core machine
-COMMAND_TIMEOUT_S = 20.0
+COMMAND_TIMEOUT_S = 30.0  # a wait_screen (10 s) then settle (10 s), under load
 EXIT_TIMEOUT_S = 10.0
 
 
@@ -248,7 +248,7 @@ class Child:
             raise FlowError(f"after {cmd}: expected screen {screen}, got {reply}")
         return reply
 
-    def wait_screen(self, screen: str, timeout: float = 5.0) -> dict[str, Any]:
+    def wait_screen(self, screen: str, timeout: float = 10.0) -> dict[str, Any]:
         """Wait until the kiosk shows ``screen``."""
         return self.expect(screen, wait_screen=screen, timeout=timeout)
 
