@@ -175,6 +175,13 @@ def check_run(run: CrashRun) -> list[str]:
             )
     if run.final is not None and run.final_cabinet is not None:
         problems += [f"after the probe, duplicated: {p}" for p in check_duplicates(run.final)]
+        stale = [
+            a.compartment
+            for a in run.final.alarms
+            if a.kind.value == "door_left_open" and not run.final_cabinet.doors.get(a.compartment)
+        ]
+        if stale:
+            problems.append(f"door_left_open still active for shut doors {stale}")
         problems += [
             f"after the probe, disagrees: {p}" for p in check_agrees(run.final, run.final_cabinet)
         ]

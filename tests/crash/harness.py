@@ -7,7 +7,8 @@ the harness counts pulses across the crash and plays the resident. For one crash
 2. the child runs the flow with ``--crash-at NAME#K`` until it kills itself;
 3. pulses are counted, the child restarted without a crash point; once start-up is done
    (and a few polls later) the pulses are counted again and the store read (read-only);
-4. the probe pickup proves the restarted kiosk serves; it is stopped and read again.
+4. doors left open are shut, the probe pickup proves the restarted kiosk serves; it is
+   stopped and read again.
 
 ``checks.py`` judges the ``CrashRun`` this returns. ``dry_run`` plays a flow without a
 crash and lists the checkpoints it passes: those are the flow's crash points.
@@ -194,6 +195,11 @@ def run_crash(
             again.command(sleep=AFTER_START_S)
             run.after_start = look(emulator)
             run.state = read_store(db)
+            # Someone shuts the doors the crash left open (devices stay as they are): the
+            # restarted kiosk must see it and clear its door_left_open alarms by itself.
+            for number, is_open in run.after_start.doors.items():
+                if is_open:
+                    emulator.close_door(BOARD, number)
             try:
                 probe(hands(again))
             except (FlowError, AssertionError) as exc:
