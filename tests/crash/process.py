@@ -230,15 +230,15 @@ class Child:
             code = self.proc.poll()
         return code
 
-    def command(self, timeout: float = COMMAND_TIMEOUT_S, **cmd: Any) -> dict[str, Any]:
-        """Send one command and return its reply."""
+    def command(self, *, answer_s: float = COMMAND_TIMEOUT_S, **cmd: Any) -> dict[str, Any]:
+        """Send one command (``cmd`` as JSON) and return its reply, waiting ``answer_s``."""
         try:
             self.proc.stdin.write(json.dumps(cmd) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             # Dead already: drain what it said, then report how it ended.
             self._until(lambda _m: False, EXIT_TIMEOUT_S, "a dead child's output")
-        self.last = self._until(lambda m: "reply" in m, timeout, f"command {cmd}")
+        self.last = self._until(lambda m: "reply" in m, answer_s, f"command {cmd}")
         return self.last
 
     def expect(self, screen: str, **cmd: Any) -> dict[str, Any]:
@@ -249,7 +249,7 @@ class Child:
         return reply
 
     def wait_screen(self, screen: str, timeout: float = 10.0) -> dict[str, Any]:
-        """Wait until the kiosk shows ``screen``."""
+        """Wait (in the child, up to ``timeout``) until the kiosk shows ``screen``."""
         return self.expect(screen, wait_screen=screen, timeout=timeout)
 
     def stop(self) -> None:
