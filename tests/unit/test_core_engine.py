@@ -249,3 +249,22 @@ def test_a_loaded_compartment_that_reads_empty_is_not_opened() -> None:
         assert snap.message == "pickup.compartment_unavailable"
         assert ("item_missing", 2) in {(a.kind, a.compartment) for a in snap.alarms}
         assert locker.pulses(2) == 0
+
+
+def test_disk_nearly_full_raises_an_alarm_and_clears_when_space_is_back(tmp_path) -> None:
+    from kiosk.core.policy import CorePolicy
+
+    store = MemoryStore(ManualClock())
+    locker = cabinet()
+    huge = CorePolicy(disk_min_free_mb=10**12)  # more than any disk has: "nearly full"
+    with running(store, locker, policy=huge, disk_path=tmp_path) as core:
+        core.tick()
+        assert core.settle(5)
+        assert [a.kind for a in core.snapshot().alarms] == ["disk_full"]
+        core.machine.policy = CorePolicy(disk_min_free_mb=0)
+        core.clock.advance(61)  # type: ignore[attr-defined]
+        core.tick()
+        assert core.settle(5)
+        assert core.snapshot().alarms == ()
+    kinds = [e.kind for e in store.journal_entries()]
+    assert kinds.count(TxKind.ALARM_RAISED) == 1 and kinds.count(TxKind.ALARM_CLEARED) == 1
