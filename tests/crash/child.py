@@ -12,7 +12,9 @@ and writes JSON lines on stdout, each flushed: ``{"checkpoint": name, "n": K}`` 
 checkpoint (written BEFORE a crash point acts, so the harness knows what was reported),
 ``{"screen": ...}`` for every new snapshot, ``{"started": ...}`` once start-up is done, and
 one ``{"reply": ...}`` per command. ``--crash-at NAME#K`` SIGKILLs the process at the K-th
-occurrence of checkpoint NAME: no ``finally``, no atexit, no flush of anything else.
+occurrence of checkpoint NAME: no ``finally``, no atexit, no flush of anything else;
+``--crash-at after:S`` kills it S seconds after start-up, wherever it is (inside a
+COMMIT, half way through a bus frame ...).
 
 ``--bad-restart`` is a deliberately broken kiosk for the test that proves the harness can
 fail: before start-up it pulses every opening that has no outcome (re-running it).
@@ -48,6 +50,7 @@ from kiosk.core.policy import CorePolicy  # noqa: E402
 from kiosk.store import open_store  # noqa: E402
 from tests.crash.cabinet import cabinet_spec  # noqa: E402
 
+TIMED = "after:"  # --crash-at after:SECONDS: killed that long after start-up, anywhere
 SETTLE_S = 10.0  # every command waits at most this long for the core to settle
 POLICY = CorePolicy(message_s=60.0, idle_timeout_s=120.0, staff_timeout_s=300.0)
 
@@ -83,7 +86,7 @@ class Output:
 
 def parse_crash(text: str | None) -> tuple[str, int] | None:
     """``NAME#K`` -> (NAME, K); ``NAME`` alone is its first occurrence."""
-    if not text:
+    if not text or text.startswith(TIMED):
         return None
     name, _, k = text.rpartition("#")
     return (name, int(k)) if name else (text, 1)
@@ -172,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             alarms=report.alarms,
             refused=report.refused,
         )
+        if args.crash_at and args.crash_at.startswith(TIMED):
+            delay = float(args.crash_at.removeprefix(TIMED))
+            threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
         for line in sys.stdin:
             if not line.strip():
                 continue

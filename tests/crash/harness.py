@@ -30,6 +30,8 @@ from tests.crash.cabinet import BOARD, COMPARTMENTS, STORE_LOCK, new_emulator, s
 from tests.crash.flows import FLOWS, Hands, probe
 from tests.crash.process import Child, ChildDied, FlowError
 
+TIMED = "after:"  # a crash point "after:0.35": killed 0.35 s after start-up, anywhere
+TIMED_MAX_S = 3.0  # timed kills come sooner than this
 AFTER_START_S = 0.25  # watch the restarted kiosk this long (about 12 polls) for pulses
 
 
@@ -57,6 +59,7 @@ class Kill:
 
     boot: int
     reported: list[str]
+    timed: bool = False  # killed after a delay, not at a checkpoint
 
 
 @dataclass
@@ -157,9 +160,10 @@ def _kill_at(
         child.close()
     if code != -9:
         raise FlowError(f"the child ended with {code}, not SIGKILL; see {log}")
-    if not reported or reported[-1] != point:
+    timed = point.startswith(TIMED)
+    if not timed and (not reported or reported[-1] != point):
         raise FlowError(f"the child died at {reported[-1:]} instead of {point}")
-    return Kill(boot, reported)
+    return Kill(boot, reported, timed)
 
 
 def run_crash(
@@ -182,9 +186,13 @@ def run_crash(
     with workspace(workdir) as (db, emulator):
         url = emulator.url
         hands = partial(Hands, emulator=emulator)
-        run.kills.append(
-            _kill_at(db, url, run.stderr, point, lambda c: FLOWS[flow](hands(c)), forked)
-        )
+
+        def play(child: Child) -> None:
+            FLOWS[flow](hands(child))
+            if point.startswith(TIMED):  # a kill due after the flow's end: wait for it
+                child.command(sleep=TIMED_MAX_S)
+
+        run.kills.append(_kill_at(db, url, run.stderr, point, play, forked))
         run.at_kill = look(emulator)
         if then:
             run.kills.append(_kill_at(db, url, run.stderr, then, lambda _c: None, forked))

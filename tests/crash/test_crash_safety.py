@@ -88,8 +88,19 @@ RESTART_POINTS: dict[tuple[str, str], list[str]] = {
         "journal:kiosk_started:committed#1",
     ],
 }
+# Kills after a delay from start-up, wherever the kiosk is then (inside a COMMIT, half way
+# through a bus frame, between a pulse and its watch ...): not repeatable positions, but
+# spread over the flows (measured: a pickup runs from ~0.03 s to ~0.14 s after start-up).
+TIMED_DELAYS: dict[str, list[float]] = {
+    "pickup_eid": [round(0.03 + 0.01 * i, 2) for i in range(12)],
+    "return_scan": [round(0.03 + 0.01 * i, 2) for i in range(12)],
+    "staff_load": [round(0.06 + 0.02 * i, 2) for i in range(8)],
+    "pickup_jammed": [round(0.1 + 0.2 * i, 2) for i in range(7)],
+}
 CASES = [(flow, point, "") for flow, points in CRASH_POINTS.items() for point in points]
+CHECKPOINT_CASES = len(CASES)
 CASES += [(flow, point, then) for (flow, point), thens in RESTART_POINTS.items() for then in thens]
+CASES += [(flow, f"after:{d}", "") for flow, delays in TIMED_DELAYS.items() for d in delays]
 # Known core/store bugs (listed in /tmp/core_bugs.md while open): (flow, point) -> reason,
 # and flow -> reason for a flow whose dry run fails; those cases are strict xfails, so a
 # fix shows up as XPASS and the entry must go. (The jammed return's retry, KeyError
@@ -108,8 +119,8 @@ def _param(flow: str, point: str, then: str) -> object:
 
 def test_enough_crash_points() -> None:
     """The issue asks for at least 30 distinct crash points over the flows."""
-    assert len(set(CASES)) == len(CASES) >= 30
-    assert len({(f, p) for f, p, _ in CASES}) >= 30  # without the second crashes too
+    assert len(set(CASES)) == len(CASES)
+    assert CHECKPOINT_CASES >= 30  # distinct checkpoints of the flows, nothing else counted
     assert set(CRASH_POINTS) == set(FLOWS)
 
 
