@@ -119,10 +119,11 @@ def check_no_reopen(run: CrashRun) -> list[str]:
         )
     journal = run.state.journal
     first = run.kills[0].boot
-    ended = {
-        e.payload.get("open_id"): e.boot
+    ended = {e.payload.get("open_id") for e in journal if e.kind == "open_outcome"}
+    ended |= {
+        e.payload.get("open_id")
         for e in journal
-        if e.kind in ("open_outcome", "open_interrupted")
+        if e.kind == "open_interrupted" and e.boot > first  # by a restart, not before
     }
     for entry in journal:
         if entry.kind != "open_requested" or entry.boot != first:
