@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from loanserver import db, keys, services
@@ -215,8 +215,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     except db.DatabaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OperationalError as exc:
+        # The driver's own message ("unable to open database file", "connection refused")
+        # without SQLAlchemy's statement and parameters, which may hold a key.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"error: cannot use the database: {reason}; check --database", file=sys.stderr)
+        return EXIT_USAGE
+    except IntegrityError:
+        # A concurrent change won the race (same asset tag, same kiosk name ...).
+        print("refused: the change conflicts with data stored meanwhile; retry", file=sys.stderr)
+        return EXIT_REFUSED
     except SQLAlchemyError as exc:
-        # The driver's message may quote parameters (a key): show the kind only.
+        # The message may quote parameters (a key): show the kind only.
         print(f"error: database failure ({type(exc).__name__}); check --database", file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_OK

@@ -21,7 +21,6 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -200,7 +199,9 @@ class Transaction(Base):
     """The raw log of every kiosk transaction; the UUID makes a repeat harmless."""
 
     __tablename__ = "transactions"
-    __table_args__ = (UniqueConstraint("kiosk_id", "seq", name="uq_transactions_kiosk_seq"),)
+    # (kiosk, seq) is indexed, not unique: a kiosk whose store was rebuilt restarts its
+    # sequence, and a physical fact is stored rather than rejected; the UUID is the key.
+    __table_args__ = (Index("ix_transactions_kiosk_seq", "kiosk_id", "seq"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
     kiosk_id: Mapped[int] = mapped_column(ForeignKey("kiosks.id"))

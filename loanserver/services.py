@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from loanserver import keys
@@ -178,6 +178,17 @@ def reserve(session: Session, borrower_id: int, asset_tag: str, kiosk_name: str)
     kiosk = _kiosk_by_name(session, kiosk_name)
     if device.status != "available":
         raise Refused(f"device {asset_tag!r} is not available (status {device.status})")
+    # Compare-and-set: of two concurrent reservations of one device only one wins, on
+    # PostgreSQL's READ COMMITTED too (a plain read-then-write would let both through).
+    taken = session.execute(
+        update(Device)
+        .where(Device.id == device.id, Device.status == "available")
+        .values(status="reserved")
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        session.rollback()
+        raise Refused(f"device {asset_tag!r} is not available (reserved meanwhile)")
     code = keys.new_pickup_code()
     now = utcnow()
     reservation = Reservation(
@@ -189,9 +200,9 @@ def reserve(session: Session, borrower_id: int, asset_tag: str, kiosk_name: str)
         expires_at=now + RESERVATION_LIFETIME,
         created_at=now,
     )
-    device.status = "reserved"
     session.add(reservation)
     session.commit()
+    session.refresh(device)
     return NewReservation(
         id=reservation.id, expires_at=now + RESERVATION_LIFETIME, pickup_code=code
     )

@@ -197,3 +197,9 @@ def test_database_from_environment_and_default(cli: Cli) -> None:
 def test_bad_database_url_is_a_usage_error(cli: Cli) -> None:
     result = cli("migrate", "--database", "not a url", database=False)
     assert result.returncode == 2 and "not a database URL" in result.stderr
+
+
+def test_unopenable_database_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no such dir' / 'x.db'}"
+    result = cli("migrate", "--database", url, database=False)
+    assert result.returncode == 2 and "cannot use the database" in result.stderr

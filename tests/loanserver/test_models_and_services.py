@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect, select, update
 from sqlalchemy.orm import Session
 
 from loanserver import db, keys, services
@@ -251,3 +251,35 @@ def test_naive_datetimes_are_refused(session: Session) -> None:
     )
     with pytest.raises(Exception, match="naive datetime"):
         session.commit()
+
+
+def test_concurrent_reservation_of_one_device_loses_cleanly(
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    borrower_id, tag = _setup(session)
+    original = services._device_by_tag
+
+    def stale_read(s: Session, asset_tag: str) -> Device:
+        device = original(s, asset_tag)  # read as "available" ...
+        with engine.begin() as other:  # ... then another admin's reservation wins the race
+            other.execute(
+                update(Device).where(Device.asset_tag == asset_tag).values(status="reserved")
+            )
+        return device
+
+    monkeypatch.setattr(services, "_device_by_tag", stale_read)
+    with pytest.raises(services.Refused, match="reserved meanwhile"):
+        services.reserve(session, borrower_id, tag, "K1")
+    assert session.scalars(select(Reservation)).all() == []
+
+
+def test_downgrade_and_upgrade_again(engine: Engine) -> None:
+    from alembic import command
+
+    config = db.alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    db.migrate(engine)
+    assert "transactions" in inspect(engine).get_table_names()

@@ -173,9 +173,10 @@ def upgrade() -> None:
             ["kiosk_id"], ["kiosks.id"], name=op.f("fk_transactions_kiosk_id_kiosks")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transactions")),
-        sa.UniqueConstraint("kiosk_id", "seq", name="uq_transactions_kiosk_seq"),
         sa.UniqueConstraint("uuid", name=op.f("uq_transactions_uuid")),
     )
+    with op.batch_alter_table("transactions", schema=None) as batch_op:
+        batch_op.create_index("ix_transactions_kiosk_seq", ["kiosk_id", "seq"], unique=False)
     op.create_table(
         "loans",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -221,6 +222,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_loans_borrower_id"))
 
     op.drop_table("loans")
+    with op.batch_alter_table("transactions", schema=None) as batch_op:
+        batch_op.drop_index("ix_transactions_kiosk_seq")
+
     op.drop_table("transactions")
     with op.batch_alter_table("reservations", schema=None) as batch_op:
         batch_op.drop_index("ix_reservations_kiosk_status")
