@@ -283,3 +283,24 @@ def test_downgrade_and_upgrade_again(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     db.migrate(engine)
     assert "transactions" in inspect(engine).get_table_names()
+
+
+def test_loanserver_never_imports_kiosk_or_hardware() -> None:
+    """House rule 3, checked in a fresh interpreter after a full migration and a CLI run."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from loanserver import admin, db\n"
+        "db.migrate(db.make_engine('sqlite://'))\n"
+        "admin.run(['admin', 'loans', '--database', 'sqlite://'])\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('kiosk', 'hardware'))\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
