@@ -39,6 +39,8 @@ DEVICE_STATUSES = (
 )
 LANGUAGES = ("nl", "fr", "en")
 STAFF_ROLES = ("staff", "admin")
+COMMAND_KINDS = ("open", "out_of_service", "back_in_service", "refresh")
+COMMAND_RESULTS = ("done", "refused", "failed")
 RESERVATION_STATUSES = ("requested", "loaded", "picked_up", "expired", "cancelled")
 OPEN_RESERVATION_STATUSES = ("requested", "loaded")
 
@@ -174,6 +176,7 @@ class Reservation(Base):
     kiosk_id: Mapped[int] = mapped_column(ForeignKey("kiosks.id"))
     status: Mapped[str] = mapped_column(String(16), default="requested")
     pickup_code_hash: Mapped[str | None] = mapped_column(String(200))
+    compartment: Mapped[int | None] = mapped_column(Integer)  # where it was loaded (kiosk fact)
     ready_by: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -185,14 +188,17 @@ class Loan(Base):
 
     __tablename__ = "loans"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The loan id the kiosk made at pickup (the kiosk API's loan id); unique when known.
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), index=True)
-    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    borrower_id: Mapped[int | None] = mapped_column(ForeignKey("borrowers.id"), index=True)
     reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"))
     pickup_kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     return_kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Transaction(Base):
@@ -218,6 +224,9 @@ class Alarm(Base):
     __tablename__ = "alarms"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"), index=True)
+    # The kiosk's own alarm id (alarm_raised / alarm_cleared rows); None for server alarms.
+    external_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    compartment: Mapped[int | None] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str | None] = mapped_column(String(500))
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -233,3 +242,24 @@ class Heartbeat(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     backlog: Mapped[int] = mapped_column(Integer, default=0)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Command(Base):
+    """A remote command for one kiosk, delivered in heartbeat answers until acknowledged."""
+
+    __tablename__ = "commands"
+    __table_args__ = (
+        CheckConstraint(_in("kind", COMMAND_KINDS), name="kind"),
+        CheckConstraint(f"result IS NULL OR {_in('result', COMMAND_RESULTS)}", name="result"),
+        Index("ix_commands_kiosk_done", "kiosk_id", "done_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kiosk_id: Mapped[int] = mapped_column(ForeignKey("kiosks.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    compartment: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    result: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(200))

@@ -55,7 +55,7 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
 def test_migrate_twice_is_harmless(engine: Engine) -> None:
     db.migrate(engine)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"
 
 
 def test_database_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
