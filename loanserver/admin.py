@@ -42,9 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="loanserver", description="Reference central loan server.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("migrate", parents=[common], help="bring the database schema up to date")
-    serve = sub.add_parser("serve", parents=[common], help="the HTTP API (not available yet)")
+    serve = sub.add_parser("serve", parents=[common], help="serve the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--pepper-file", metavar="F", help=f"pepper file (or {ENV_PEPPER})")
+    serve.add_argument(
+        "--admin-token-file", metavar="F", help="back-office token hash file (or env)"
+    )
 
     admin = sub.add_parser("admin", help="back-office commands")
     cmds = admin.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -190,10 +194,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command == "serve":
-            raise UsageError(
-                "loanserver serve: not available yet (the HTTP API comes in a later release); "
-                "use `loanserver admin ...`"
-            )
+            from loanserver import serve  # uvicorn is loaded only to serve
+
+            return serve.run(args)
         engine = _open(args)
         try:
             if args.command == "migrate":

@@ -198,11 +198,6 @@ def test_missing_pepper_file_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-def test_serve_is_not_available_yet(cli: Cli) -> None:
-    result = cli("serve")
-    assert result.returncode == 2 and "not available yet" in result.stderr
-
-
 def test_database_from_environment_and_default(cli: Cli) -> None:
     other = cli.cwd / "env.db"
     result = cli("migrate", env={"LOANSERVER_DATABASE_URL": f"sqlite:///{other}"}, database=False)

@@ -20,14 +20,6 @@ NUMBER = "85.07.30-033.61"
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'server.db'}")
-    db.migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     with db.session_factory(engine)() as session:
         yield session
