@@ -1,0 +1,1 @@
+"""End-to-end and fault tests: the real kiosk and the real loan server over real HTTP."""
