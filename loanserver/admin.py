@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from loanserver import db, keys, services
+from loanserver import admin_more, db, keys, services
 from loanserver.models import DEVICE_TYPES, LANGUAGES, SIZES, STAFF_ROLES
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pin", required=True, metavar="P")
     p.add_argument("--name", required=True)
     p.add_argument("--role", default="staff", choices=STAFF_ROLES)
+    admin_more.add_parsers(cmds, common)
     return parser
 
 
@@ -147,6 +148,8 @@ def _run_admin(args: argparse.Namespace, session: Session) -> None:
         )
         print(f"staff member {staff.id} added ({staff.role}); staff id:")
         print(staff.id)
+    elif action in admin_more.ACTIONS:
+        admin_more.run(args, session)
     else:  # pragma: no cover - argparse allows only the choices above
         raise UsageError(f"unknown admin command {action!r}")
 
@@ -197,6 +200,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             from loanserver import serve  # uvicorn is loaded only to serve
 
             return serve.run(args)
+        if args.command == "admin" and args.action in admin_more.NO_DATABASE:
+            admin_more.run_offline(args)
+            return EXIT_OK
         engine = _open(args)
         try:
             if args.command == "migrate":
