@@ -8,6 +8,10 @@ STAMP  := $(VENV)/.installed
 # Debian packages the project needs at run or test time: the PC/SC service and the
 # vsmartcard virtual reader (eID tests, demo), and what pyscard needs to build (no wheel).
 APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig
+# Tests only: Debian's PostgreSQL server binaries (initdb, pg_ctl, postgres), because the loan
+# server tests run on PostgreSQL too, in a throwaway cluster on a free port
+# (tests/support/pgcluster.py). `make run` (SQLite) never needs them.
+TEST_APT_PACKAGES := postgresql
 # On a Raspberry Pi the lgpio pin factory needs these to build its wheel.
 PI_APT_PACKAGES := swig liblgpio-dev
 IS_PI := $(shell grep -qi 'raspberry pi' /proc/device-tree/model 2>/dev/null && echo yes)
@@ -37,6 +41,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: $(STAMP)
+	@scripts/ensure-apt.sh $(TEST_APT_PACKAGES)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
