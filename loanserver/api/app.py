@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from loanserver import db
-from loanserver.api import backoffice, kiosk
+from loanserver.api import backoffice, health, kiosk
+from loanserver.api.accesslog import AccessLog
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """422 saying what is wrong, without echoing the values sent (a key, a number ...)."""
+    assert isinstance(exc, RequestValidationError)
+    errors: list[dict[str, Any]] = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def create_app(
@@ -26,6 +41,9 @@ def create_app(
     app.state.sessions = db.session_factory(engine)
     app.state.pepper = pepper
     app.state.admin_token_sha256 = admin_token_sha256
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_middleware(AccessLog)
+    app.include_router(health.router)
     app.include_router(kiosk.router)
     app.include_router(backoffice.router)
     return app
