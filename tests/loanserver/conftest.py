@@ -36,7 +36,11 @@ def pg_cluster() -> Iterator[PgCluster]:
     try:
         cluster = PgCluster().start()
     except PgUnavailable as exc:
-        _unavailable(str(exc))
+        reason = str(exc)
+    else:
+        reason = ""
+    if reason:  # outside the except block: the report shows the reason, not a chain
+        _unavailable(reason)
     try:
         yield cluster
     finally:
