@@ -24,6 +24,7 @@ from kiosk.settings import EMULATOR_PORT, EidSettings, Settings
 if TYPE_CHECKING:
     from hardware.locker.emulator import BoardEmulator
     from kiosk.core.engine import KioskCore
+    from kiosk.sync.service import SyncService
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +169,24 @@ def build_core(
     )
     stack.callback(core.stop)
     return core
+
+
+def build_sync(
+    settings: Settings, core: KioskCore, stack: ExitStack, *, clock: Clock | None = None
+) -> SyncService | None:
+    """The sync link of ``core`` (not started), or None without ``[sync] url`` or store.
+
+    Staff "sync" and the remote "refresh" command reach it through the core's
+    ``on_sync_request``; ``stack`` stops it (before the core: callbacks run in reverse).
+    Reads the token file now: a missing one raises ``ConfigError`` with the key path.
+    """
+    from kiosk.sync.service import SyncService
+
+    if not settings.sync.enabled or core.store is None:
+        log.info("no loan server configured: the kiosk runs standalone")
+        return None
+    service = SyncService(settings.sync, core.store, core, clock or core.clock)
+    core.machine.connect_sync(service.request_now)
+    stack.callback(service.stop)
+    log.info("sync link to %s", settings.sync.url)
+    return service

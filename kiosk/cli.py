@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
-    from kiosk import db_cli, demo, eid_cli, locker_cli, scenario_cli
+    from kiosk import db_cli, demo, eid_cli, locker_cli, scenario_cli, sync_cli
 
     parser = argparse.ArgumentParser(
         prog="digibank-kiosk", description="Self-service laptop-lending locker for digibanks."
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     locker_cli.add_commands(commands)
     eid_cli.add_commands(commands)
     db_cli.add_commands(commands)
+    sync_cli.add_commands(commands)
     scenario_cli.add_commands(commands)
     demo.add_command(commands)
     return parser

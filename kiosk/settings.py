@@ -19,6 +19,7 @@ from kiosk.settings_cabinet import EMULATOR_PORT as EMULATOR_PORT  # re-exported
 from kiosk.settings_cabinet import ms as _ms
 from kiosk.settings_cabinet import read_cabinet
 from kiosk.settings_core import StoreSettings, read_flows, read_store
+from kiosk.settings_sync import SyncSettings, read_sync
 from kiosk.tomlcheck import Errors, Table
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "demo.toml"
@@ -81,6 +82,7 @@ class Settings:
     eid: EidSettings = field(default_factory=EidSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     flows: CorePolicy = field(default_factory=CorePolicy)
+    sync: SyncSettings = field(default_factory=SyncSettings)
 
 
 def load_settings(path: str | Path) -> Settings:
@@ -124,10 +126,11 @@ def parse_settings(data: dict[str, Any], source: str = "<dict>") -> Settings:
     eid = _eid(root.table("eid"))
     store = read_store(root.table("store"))
     flows = read_flows(root.table("flows"))
+    sync = read_sync(root.table("sync"))
     root.finish()
     if errors:
         raise ConfigError(source, errors.items)
-    return Settings(kiosk, LoggingSettings(level.upper()), locker, source, eid, store, flows)
+    return Settings(kiosk, LoggingSettings(level.upper()), locker, source, eid, store, flows, sync)
 
 
 # --- the eID reader ---------------------------------------------------------------------

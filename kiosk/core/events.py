@@ -94,6 +94,20 @@ class SyncDone:
     """The sync link refreshed the cache (reservations, loans, staff) from the server."""
 
 
+@dataclass(frozen=True)
+class RemoteCommand:
+    """A command from the loan server (heartbeat answer); ``kiosk.core.remote`` runs it.
+
+    ``kind``: ``open`` (compartment, reason), ``out_of_service`` (compartment, reason),
+    ``back_in_service`` (compartment) or ``refresh``. ``id`` is executed at most once ever.
+    """
+
+    id: int
+    kind: str
+    compartment: int | None = None
+    reason: str = ""
+
+
 # --- output -----------------------------------------------------------------------------------
 class Screen(StrEnum):
     """Which screen the UI shows; each lists the actions it allows in ``Snapshot.actions``."""

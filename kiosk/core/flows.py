@@ -25,6 +25,7 @@ from kiosk.core.events import (
     IdentityPresented,
     OpenFinished,
     ReaderTrouble,
+    RemoteCommand,
     Scan,
     Screen,
     ServerStatus,
@@ -37,6 +38,8 @@ from kiosk.core.flowbase import RESIDENT_OPEN
 from kiosk.core.model import AlarmKind, CompartmentStatus, TxKind
 from kiosk.core.pickup import PickupFlow
 from kiosk.core.ports import StoreError
+from kiosk.core.remote import PURPOSE as REMOTE_OPEN
+from kiosk.core.remote import RemoteFlow
 from kiosk.core.returns import ReturnFlow
 from kiosk.core.staff import StaffFlow
 from kiosk.core.views import ACTIONS, build_snapshot
@@ -55,7 +58,7 @@ DOOR_SCREENS = (Screen.TAKE_ITEM, Screen.PLACE_ITEM, Screen.STAFF_DOOR)
 OPENED = (OpenOutcome.OPENED, OpenOutcome.ALREADY_OPEN, OpenOutcome.UNCONFIRMED)
 
 
-class FlowMachine(PickupFlow, ReturnFlow, StaffFlow, Watch):
+class FlowMachine(PickupFlow, ReturnFlow, StaffFlow, Watch, RemoteFlow):
     """Every flow together; ``handle(event)`` is called on the core's worker thread only."""
 
     def handle(self, event: object) -> None:
@@ -83,6 +86,7 @@ class FlowMachine(PickupFlow, ReturnFlow, StaffFlow, Watch):
             ReaderTrouble: self.reader_trouble,
             ServerStatus: self.server_status,
             SyncDone: lambda _e: None,
+            RemoteCommand: self.remote_command,
             Tick: lambda _e: None,
         }.get(type(event))
         if handler is not None:
@@ -234,6 +238,8 @@ class FlowMachine(PickupFlow, ReturnFlow, StaffFlow, Watch):
                 self.pickup_opened(tx, outcome)
             elif purpose == "return":
                 retry = not self.return_opened(tx, outcome)
+            elif purpose == REMOTE_OPEN:
+                self.remote_opened(tx, outcome)
             else:
                 retry = not self.staff_opened(tx, outcome)
         if self.s.door_open:
@@ -272,6 +278,8 @@ class FlowMachine(PickupFlow, ReturnFlow, StaffFlow, Watch):
                 self.pickup_door_closed(tx)
             elif self.s.purpose == "return":
                 self.return_door_closed(tx)
+            elif self.s.purpose == REMOTE_OPEN:
+                self.remote_door_closed(tx)
             else:
                 self.staff_door_closed(tx)
             self.flow_done(tx)
@@ -319,6 +327,10 @@ class FlowMachine(PickupFlow, ReturnFlow, StaffFlow, Watch):
             self.flow_done(tx)
             self.raise_alarm(tx, AlarmKind.INTERRUPTED_OPEN, number, "return not confirmed")
         self.end_session()
+
+    def connect_sync(self, request: Callable[[], None]) -> None:
+        """Point staff "sync" and the remote "refresh" at the sync link (before ``start``)."""
+        self._on_sync_request = request
 
     def snapshot(self, seq: int) -> Snapshot:
         """What the screen shows now."""

@@ -153,6 +153,7 @@ class TxKind(StrEnum):
     STAFF_LOGIN = "staff_login"
     STAFF_LOGOUT = "staff_logout"
     SYNC_REQUESTED = "sync_requested"
+    REMOTE_COMMAND = "remote_command"  # a server command executed: done | refused | failed
     RECONCILED = "reconciled"  # start-up: the store was corrected to what the cabinet shows
     KIOSK_STARTED = "kiosk_started"
 

@@ -129,18 +129,24 @@ class StaffFlow(FlowBase):
     def staff_service(self, number: int, out: bool) -> None:
         """Set a compartment out of service, or back in service."""
         with self.tx() as tx:
-            current = tx.compartment(number)
             if out:
                 self.take_out_of_service(tx, number, f"by staff {self._staff_id()}")
-            elif current is not None and current.status is CompartmentStatus.OUT_OF_SERVICE:
-                back = current.status_before or CompartmentStatus.UNKNOWN
-                self.set_compartment(tx, number, status=back, status_before=None, note="")
-                self.clear_alarms(tx, AlarmKind.JAMMED, number, by=self._staff_id())
-                tx.journal(
-                    TxKind.BACK_IN_SERVICE,
-                    {"compartment": number, "staff_id": self._staff_id(), "status": back.value},
-                )
+            else:
+                self.put_back_in_service(tx, number, self._staff_id())
         self.staff_map("staff.saved", compartment=number)
+
+    def put_back_in_service(self, tx: StoreTx, number: int, by: str) -> bool:
+        """Back to what it was before (its jam alarm cleared); False when it was in service."""
+        current = tx.compartment(number)
+        if current is None or current.status is not CompartmentStatus.OUT_OF_SERVICE:
+            return False
+        back = current.status_before or CompartmentStatus.UNKNOWN
+        self.set_compartment(tx, number, status=back, status_before=None, note="")
+        self.clear_alarms(tx, AlarmKind.JAMMED, number, by=by)
+        tx.journal(
+            TxKind.BACK_IN_SERVICE, {"compartment": number, "staff_id": by, "status": back.value}
+        )
+        return True
 
     def staff_ack(self, alarm_id: str | None) -> None:
         """Acknowledge an alarm; one that does not clear by itself is cleared too."""

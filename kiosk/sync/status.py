@@ -1,0 +1,65 @@
+"""The sync link's state in store meta, written by the service and read by ``sync status``.
+
+Kept in the database (not in memory) so the CLI sees it while the kiosk runs, from
+another process. Only times, counts and one-line reasons: never a body or a token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from kiosk.core.clock import Clock
+from kiosk.core.ports import Store
+
+LAST_SUCCESS = "sync.last_success"
+LAST_ERROR = "sync.last_error"
+LAST_ERROR_AT = "sync.last_error_at"
+BACKLOG = "sync.backlog"
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What ``sync status`` shows."""
+
+    backlog: int
+    oldest_unsent: dt.datetime | None
+    last_success: dt.datetime | None
+    last_error: str
+    last_error_at: dt.datetime | None
+
+
+def record(store: Store, clock: Clock, error: str) -> None:
+    """Note the outcome of a cycle that asked the server something (``error`` "" = fine)."""
+    unsent = len(store.journal_entries(unsent_only=True))
+    now = clock.now().isoformat()
+    with store.transaction() as tx:
+        if error:
+            tx.set_meta(LAST_ERROR, error[:300])
+            tx.set_meta(LAST_ERROR_AT, now)
+        else:
+            tx.set_meta(LAST_SUCCESS, now)
+        tx.set_meta(BACKLOG, str(unsent))
+
+
+def read(store: Store) -> SyncStatus:
+    """The state now: the backlog counted from the journal, the rest from meta."""
+    unsent = store.journal_entries(unsent_only=True)
+    with store.reading() as tx:
+        success, error, error_at = (tx.meta(k) for k in (LAST_SUCCESS, LAST_ERROR, LAST_ERROR_AT))
+    return SyncStatus(
+        backlog=len(unsent),
+        oldest_unsent=unsent[0].wall_time if unsent else None,
+        last_success=_time(success),
+        last_error=error or "",
+        last_error_at=_time(error_at),
+    )
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
