@@ -88,7 +88,7 @@ def _faults(session: Session, start: datetime, end: datetime) -> list[dict[str, 
     for kiosk_id, kind, count in session.execute(grouped):
         row = counts.setdefault(kiosk_id, {"alarms": 0, "conflicts": 0})
         row["conflicts" if kind == CONFLICT_KIND else "alarms"] += count
-    names = dict(session.execute(select(Kiosk.id, Kiosk.name)).tuples().all())
+    names = {kiosk_id: name for kiosk_id, name in session.execute(select(Kiosk.id, Kiosk.name))}
     rows = [
         {"kiosk": names.get(kiosk_id) if kiosk_id is not None else None, **figures}
         for kiosk_id, figures in counts.items()
@@ -116,7 +116,7 @@ def report(session: Session, month: str | None = None, *, now: datetime | None =
         select(Loan.started_at, Loan.returned_at).where(
             Loan.returned_at >= start, Loan.returned_at < end
         )
-    ).tuples()
+    )
     returned = [(s, r) for s, r in spans if r is not None]
     faults = _faults(session, start, end)
     return {

@@ -1,0 +1,422 @@
+"""The back-office API over HTTP (TestClient) on a real database, SQLite and PostgreSQL.
+
+What an operator's tool sees: status codes, one-line refusals, secrets answered once, and
+a national register number that never comes back: not in an answer (a 422 included), not
+in the database, not in a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from loanserver import db, keys
+from loanserver.api.app import create_app
+from loanserver.models import Base, Borrower, Command, Device, Kiosk, Loan, utcnow
+from tests.loanserver.report_data import NOVEMBER, build_month
+
+ADMIN = "/api/v1/admin"
+TOKEN = "back-office-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NUMBER = "85.07.30-033.61"
+DIGITS = "85073003361"
+PEPPER = b"api-test-pepper"
+
+
+def _client(
+    engine: Engine, *, pepper: bytes | None = PEPPER, token: str | None = TOKEN
+) -> TestClient:
+    app = create_app(
+        engine, pepper=pepper, admin_token_sha256=keys.token_hash(token) if token else None
+    )
+    return TestClient(app, raise_server_exceptions=True)
+
+
+@pytest.fixture
+def api(engine: Engine) -> Iterator[TestClient]:
+    with _client(engine) as client:
+        yield client
+
+
+def _count(engine: Engine, model: type[Base]) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _every_value(engine: Engine) -> str:
+    """Every stored value of every table, as text (both databases)."""
+    with engine.connect() as conn:
+        return "\n".join(
+            repr(tuple(row))
+            for table in Base.metadata.sorted_tables
+            for row in conn.execute(table.select())
+        )
+
+
+def _cells(engine: Engine) -> set[str]:
+    """Every stored value, each as text."""
+    with engine.connect() as conn:
+        return {
+            str(value)
+            for table in Base.metadata.sorted_tables
+            for row in conn.execute(table.select())
+            for value in row
+        }
+
+
+ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("POST", "/kiosks", {"name": "K"}),
+    ("POST", "/devices", {"asset_tag": "LT-1", "type": "laptop"}),
+    ("POST", "/borrowers", {"code_only": True}),
+    ("POST", "/reservations", {"borrower_id": 1, "asset_tag": "LT-1", "kiosk": "K"}),
+    ("POST", "/reservations/1/cancel", None),
+    ("GET", "/loans", None),
+    ("POST", "/staff", {"name": "Ann", "pin": "1234", "code": "ANN1"}),
+    ("POST", "/kiosks/K/commands", {"kind": "refresh"}),
+    ("GET", "/reports", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("headers", "token_configured", "detail"),
+    [
+        ({}, True, "unknown admin token"),
+        ({"Authorization": "Bearer wrong"}, True, "unknown admin token"),
+        ({"Authorization": f"Basic {TOKEN}"}, True, "unknown admin token"),
+        ({"Authorization": "Bearer " + "x" * 5000}, True, "unknown admin token"),
+        (AUTH, False, "back office is off"),
+    ],
+    ids=["none", "wrong", "not-bearer", "huge", "off"],
+)
+def test_every_route_needs_the_admin_token(
+    engine: Engine, headers: dict[str, str], token_configured: bool, detail: str
+) -> None:
+    with _client(engine, token=TOKEN if token_configured else None) as client:
+        for method, path, body in ROUTES:
+            answer = client.request(method, ADMIN + path, json=body, headers=headers)
+            assert answer.status_code == 401, (path, answer.text)
+            assert detail in answer.json()["detail"]
+            assert answer.headers["www-authenticate"] == "Bearer"
+        # A malformed body does not get past the door either (no hint of the schema).
+        bad = client.post(ADMIN + "/kiosks", json={"nom": 1}, headers=headers)
+        assert bad.status_code == 401
+    assert _count(engine, Kiosk) == 0
+
+
+def test_a_kiosk_token_is_not_an_admin_token(api: TestClient) -> None:
+    kiosk_token = api.post(ADMIN + "/kiosks", json={"name": "K"}, headers=AUTH).json()["token"]
+    answer = api.get(ADMIN + "/loans", headers={"Authorization": f"Bearer {kiosk_token}"})
+    assert answer.status_code == 401
+
+
+def test_the_whole_back_office_story(api: TestClient, engine: Engine) -> None:
+    made = api.post(ADMIN + "/kiosks", json={"name": "Library 1"}, headers=AUTH)
+    assert made.status_code == 201
+    token = made.json()["token"]
+    assert len(token) >= 43 and token not in _every_value(engine)
+    again = api.post(ADMIN + "/kiosks", json={"name": "Library 1"}, headers=AUTH)
+    assert again.status_code == 409 and again.json() == {
+        "detail": "a kiosk named 'Library 1' already exists"
+    }
+
+    device = api.post(
+        ADMIN + "/devices",
+        json={"asset_tag": "LT-001", "type": "laptop", "size": "L", "charging": True},
+        headers=AUTH,
+    )
+    assert device.status_code == 201
+    assert device.json() | {"id": 0} == {
+        "id": 0,
+        "asset_tag": "LT-001",
+        "type": "laptop",
+        "size": "L",
+        "charging": True,
+        "status": "available",
+    }
+    dup = api.post(ADMIN + "/devices", json={"asset_tag": "LT-001", "type": "tablet"}, headers=AUTH)
+    assert dup.status_code == 409 and "duplicate asset tag" in dup.json()["detail"]
+
+    borrower = api.post(ADMIN + "/borrowers", json={"national_number": NUMBER}, headers=AUTH)
+    assert borrower.status_code == 201 and borrower.json()["code_only"] is False
+    twice = api.post(ADMIN + "/borrowers", json={"national_number": DIGITS}, headers=AUTH)
+    assert twice.status_code == 409 and "already registered" in twice.json()["detail"]
+    with Session(engine) as session:
+        stored = session.get(Borrower, borrower.json()["id"])
+        assert stored is not None and stored.key == keys.borrower_key(PEPPER, DIGITS)
+    code_only = api.post(
+        ADMIN + "/borrowers", json={"code_only": True, "language": "fr"}, headers=AUTH
+    )
+    assert code_only.status_code == 201 and code_only.json()["code_only"] is True
+
+    body = {"borrower_id": borrower.json()["id"], "asset_tag": "LT-001", "kiosk": "Library 1"}
+    reservation = api.post(ADMIN + "/reservations", json=body, headers=AUTH)
+    assert reservation.status_code == 201
+    code = reservation.json()["pickup_code"]
+    assert len(code) == 6 and code.isdigit()
+    taken = api.post(ADMIN + "/reservations", json=body, headers=AUTH)
+    assert taken.status_code == 409 and "not available" in taken.json()["detail"]
+    elsewhere = api.post(ADMIN + "/reservations", json=body | {"kiosk": "Nowhere"}, headers=AUTH)
+    assert elsewhere.status_code == 409 and "unknown kiosk" in elsewhere.json()["detail"]
+
+    reservation_id = reservation.json()["id"]
+    cancelled = api.post(f"{ADMIN}/reservations/{reservation_id}/cancel", headers=AUTH)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    repeat = api.post(f"{ADMIN}/reservations/{reservation_id}/cancel", headers=AUTH)
+    assert repeat.status_code == 409 and "already cancelled" in repeat.json()["detail"]
+    unknown = api.post(f"{ADMIN}/reservations/999/cancel", headers=AUTH)
+    assert unknown.status_code == 409 and "unknown" in unknown.json()["detail"]
+    assert api.post(ADMIN + "/reservations", json=body, headers=AUTH).status_code == 201
+
+    staff = api.post(
+        ADMIN + "/staff",
+        json={"name": "Bob", "pin": "4321", "code": "STAFF1", "role": "admin"},
+        headers=AUTH,
+    )
+    assert staff.status_code == 201 and staff.json() | {"id": 0} == {
+        "id": 0,
+        "name": "Bob",
+        "role": "admin",
+    }
+    in_use = api.post(
+        ADMIN + "/staff", json={"name": "Eve", "pin": "1111", "code": "STAFF1"}, headers=AUTH
+    )
+    assert in_use.status_code == 409 and "already in use" in in_use.json()["detail"]
+    by_eid = api.post(
+        ADMIN + "/staff",
+        json={"name": "Ann", "pin": "2222", "national_number": NUMBER},
+        headers=AUTH,
+    )
+    assert by_eid.status_code == 201
+    short_pin = api.post(
+        ADMIN + "/staff", json={"name": "Cy", "pin": "12", "code": "CY12"}, headers=AUTH
+    )
+    assert short_pin.status_code == 422 and "PIN" in short_pin.json()["detail"]
+
+    values = _every_value(engine)
+    for secret in (token, "STAFF1", DIGITS, NUMBER):
+        assert secret not in values
+    # A 6-digit code or a PIN could occur by chance inside a hash: no cell may BE one.
+    assert {code, "4321", "2222"}.isdisjoint(_cells(engine))
+
+
+def test_loans_lists_open_loans_and_the_overdue_ones(api: TestClient, engine: Engine) -> None:
+    assert api.get(ADMIN + "/loans", headers=AUTH).json() == {"items": []}
+    with db.session_factory(engine)() as session:
+        for n, due_in in ((1, -1), (2, 5)):
+            device = Device(asset_tag=f"LT-{n}", type="laptop", status="on_loan")
+            session.add(device)
+            session.flush()
+            now = utcnow()
+            session.add(
+                Loan(
+                    device_id=device.id,
+                    started_at=now - timedelta(days=14),
+                    due_at=now + timedelta(days=due_in),
+                )
+            )
+        session.commit()
+    every = api.get(ADMIN + "/loans", headers=AUTH).json()["items"]
+    assert [(r["asset_tag"], r["overdue"]) for r in every] == [("LT-1", True), ("LT-2", False)]
+    overdue = api.get(ADMIN + "/loans?overdue=true", headers=AUTH).json()["items"]
+    assert [r["asset_tag"] for r in overdue] == ["LT-1"]
+    assert api.get(ADMIN + "/loans?overdue=maybe", headers=AUTH).status_code == 422
+
+
+BAD_NUMBER_BODIES: list[dict[str, Any]] = [
+    {"national_number": int(DIGITS)},  # a number, not a string
+    {"national_number": DIGITS, "code_only": True},  # both: the service refuses
+    {"national_number": DIGITS + "0" * 30},  # too long for the schema
+    {"national_number": "85.07.30-033.6"},  # 10 digits: the service refuses
+    {"national_number": DIGITS, "first_name": ""},  # another field is wrong
+    {"national_number": DIGITS, "nationalnumber": DIGITS},  # unknown field
+    {"national_number": DIGITS, "language": "de"},
+]
+
+
+@pytest.mark.parametrize("body", BAD_NUMBER_BODIES, ids=range(len(BAD_NUMBER_BODIES)))
+def test_a_refused_national_number_is_never_echoed_nor_logged(
+    api: TestClient,
+    engine: Engine,
+    body: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    answer = api.post(ADMIN + "/borrowers", json=body, headers=AUTH)
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert detail  # says what is wrong ...
+    captured = capfd.readouterr()
+    for text in (answer.text, caplog.text, captured.out, captured.err):
+        for form in (DIGITS, "85.07.30", "033.6", DIGITS[:9]):
+            assert form not in text  # ... without the value
+    assert _count(engine, Borrower) == 0
+
+
+def test_a_validation_error_names_the_field(api: TestClient) -> None:
+    answer = api.post(ADMIN + "/borrowers", json={"national_number": 1}, headers=AUTH)
+    assert answer.json()["detail"][0]["loc"] == ["body", "national_number"]
+    answer = api.post(ADMIN + "/borrowers", json={"national_number": "1"}, headers=AUTH)
+    assert answer.json()["detail"] == "a national register number has 11 digits"
+
+
+def test_a_registered_number_is_nowhere_but_as_its_key(
+    api: TestClient,
+    engine: Engine,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    answers = [
+        api.post(ADMIN + "/borrowers", json={"national_number": NUMBER}, headers=AUTH),
+        api.post(ADMIN + "/borrowers", json={"national_number": DIGITS}, headers=AUTH),
+        api.post(
+            ADMIN + "/staff",
+            json={"name": "A", "pin": "1234", "national_number": NUMBER},
+            headers=AUTH,
+        ),
+    ]
+    assert [a.status_code for a in answers] == [201, 409, 201]
+    captured = capfd.readouterr()
+    texts = [a.text for a in answers] + [
+        caplog.text,
+        captured.out,
+        captured.err,
+        _every_value(engine),
+    ]
+    for text in texts:
+        assert DIGITS not in text and NUMBER not in text
+    if database_url.startswith("sqlite:///"):
+        engine.dispose()  # everything written to the file
+        for file in Path(database_url.removeprefix("sqlite:///")).parent.glob("*.db*"):
+            assert DIGITS.encode() not in file.read_bytes()
+
+
+def test_without_a_pepper_a_number_is_503_and_code_only_still_works(engine: Engine) -> None:
+    with _client(engine, pepper=None) as client:
+        answer = client.post(ADMIN + "/borrowers", json={"national_number": NUMBER}, headers=AUTH)
+        assert answer.status_code == 503 and "--pepper-file" in answer.json()["detail"]
+        staff = client.post(
+            ADMIN + "/staff",
+            json={"name": "A", "pin": "1234", "national_number": NUMBER},
+            headers=AUTH,
+        )
+        assert staff.status_code == 503
+        assert _count(engine, Borrower) == 0
+        code_only = client.post(ADMIN + "/borrowers", json={"code_only": True}, headers=AUTH)
+        assert code_only.status_code == 201
+
+
+def test_commands_are_queued_for_the_kiosk(api: TestClient, engine: Engine) -> None:
+    api.post(ADMIN + "/kiosks", json={"name": "Bib Noord"}, headers=AUTH)
+    url = ADMIN + "/kiosks/Bib%20Noord/commands"
+    sent = [
+        api.post(url, json=body, headers=AUTH)
+        for body in (
+            {"kind": "open", "compartment": 3, "reason": "resident on the phone"},
+            {"kind": "out_of_service", "compartment": 4},
+            {"kind": "back_in_service", "compartment": 4},
+            {"kind": "refresh"},
+        )
+    ]
+    assert [a.status_code for a in sent] == [201] * 4
+    first = sent[0].json()
+    assert first | {"id": 0, "created_at": ""} == {
+        "id": 0,
+        "kiosk": "Bib Noord",
+        "kind": "open",
+        "compartment": 3,
+        "reason": "resident on the phone",
+        "created_at": "",
+    }
+    with Session(engine) as session:
+        stored = session.scalars(select(Command).order_by(Command.id)).all()
+    assert [(c.kind, c.compartment, c.done_at) for c in stored] == [
+        ("open", 3, None),
+        ("out_of_service", 4, None),
+        ("back_in_service", 4, None),
+        ("refresh", None, None),
+    ]
+    assert [c.id for c in stored] == [a.json()["id"] for a in sent]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"kind": "open", "compartment": 3}, 422, "needs a reason"),
+        ({"kind": "open", "reason": "x"}, 422, "needs a compartment"),
+        ({"kind": "open", "compartment": 0, "reason": "x"}, 422, "greater than or equal to 1"),
+        ({"kind": "open", "compartment": 2**40, "reason": "x"}, 422, "less than or equal"),
+        ({"kind": "refresh", "compartment": 1}, 422, "takes no compartment"),
+        ({"kind": "back_in_service", "compartment": 1, "reason": "x"}, 422, "takes no reason"),
+        ({"kind": "reboot"}, 422, "Input should be"),
+        ({"kind": "refresh", "extra": 1}, 422, "Extra inputs"),
+        ({"kind": "open", "compartment": 1, "reason": "a\nb"}, 422, "should match pattern"),
+    ],
+)
+def test_a_bad_command_is_refused_and_nothing_queued(
+    api: TestClient, engine: Engine, body: dict[str, Any], status: int, message: str
+) -> None:
+    api.post(ADMIN + "/kiosks", json={"name": "K"}, headers=AUTH)
+    answer = api.post(ADMIN + "/kiosks/K/commands", json=body, headers=AUTH)
+    assert answer.status_code == status
+    assert message in str(answer.json()["detail"])
+    assert _count(engine, Command) == 0
+
+
+def test_a_command_for_an_unknown_kiosk_is_refused(api: TestClient, engine: Engine) -> None:
+    answer = api.post(ADMIN + "/kiosks/Nowhere/commands", json={"kind": "refresh"}, headers=AUTH)
+    assert answer.status_code == 409 and answer.json() == {"detail": "unknown kiosk 'Nowhere'"}
+    assert _count(engine, Command) == 0
+
+
+def test_the_report_as_json_and_as_csv(api: TestClient, engine: Engine) -> None:
+    with db.session_factory(engine)() as session:
+        build_month(session)
+    answer = api.get(ADMIN + "/reports?month=2026-11", headers=AUTH)
+    assert answer.status_code == 200
+    figures = answer.json()
+    assert {k: figures[k] for k in NOVEMBER} == NOVEMBER
+    assert figures["from"].startswith("2026-11-01T00:00:00")
+    as_csv = api.get(ADMIN + "/reports?month=2026-11&format=csv", headers=AUTH)
+    assert as_csv.status_code == 200
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert "report-2026-11.csv" in as_csv.headers["content-disposition"]
+    lines = as_csv.text.splitlines()
+    assert lines[0].startswith("month,scope,kiosk,people_reached")
+    assert lines[-1] == "2026-11,total,,3,4,2,11.8,3,1"
+    assert len(lines) == 1 + 3 + 1  # header, Noord, Zuid, (server), total
+
+
+@pytest.mark.parametrize(
+    "query", ["month=2026-13", "month=november", "month=2026-011", "format=xml"]
+)
+def test_a_bad_report_query_is_422(api: TestClient, query: str) -> None:
+    answer = api.get(f"{ADMIN}/reports?{query}", headers=AUTH)
+    assert answer.status_code == 422 and answer.json()["detail"]
+
+
+def test_unknown_fields_and_bad_types_are_refused_and_change_nothing(
+    api: TestClient, engine: Engine
+) -> None:
+    bad = [
+        ("/kiosks", {"name": "K", "token": "mine"}),
+        ("/kiosks", {"name": "K\x00"}),
+        ("/devices", {"asset_tag": "LT-1", "type": "phone"}),
+        ("/devices", {"asset_tag": "", "type": "laptop"}),
+        ("/reservations", {"borrower_id": 2**40, "asset_tag": "LT-1", "kiosk": "K"}),
+        ("/borrowers", {"code_only": True, "contact": "a\x00b"}),
+    ]
+    for path, body in bad:
+        answer = api.post(ADMIN + path, json=body, headers=AUTH)
+        assert answer.status_code == 422, (path, answer.text)
+    assert _count(engine, Kiosk) == _count(engine, Device) == _count(engine, Borrower) == 0
