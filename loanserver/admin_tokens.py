@@ -1,20 +1,17 @@
 """The back-office token: made once by ``loanserver admin make-admin-token FILE``.
 
 The file holds only the token's SHA-256 (hex), so reading it gives no access; the token
-itself is shown once to the operator. ``serve`` reads the hash with ``read_admin_token_hash``.
+itself is shown once to the operator; ``serve --admin-token-file`` reads the hash.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from pathlib import Path
 
 from loanserver.keys import token_hash
 from loanserver.services import InvalidInput, Refused
-
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def make_admin_token(path: str | Path, *, force: bool = False) -> str:
@@ -46,20 +43,3 @@ def make_admin_token(path: str | Path, *, force: bool = False) -> str:
         temporary.unlink(missing_ok=True)
         raise InvalidInput(f"cannot write {target}: {exc.strerror}") from None
     return token
-
-
-def read_admin_token_hash(path: str | Path) -> str:
-    """The SHA-256 hex stored by ``make_admin_token``; InvalidInput when unusable."""
-    file = Path(path)
-    try:
-        content = file.read_text(encoding="ascii", errors="replace").strip()
-    except FileNotFoundError:
-        raise InvalidInput(f"admin token file {file} does not exist") from None
-    except OSError as exc:
-        raise InvalidInput(f"admin token file {file} cannot be read: {exc.strerror}") from None
-    if not _HEX64.fullmatch(content):
-        raise InvalidInput(
-            f"admin token file {file} does not hold a token hash; "
-            "make one with: loanserver admin make-admin-token FILE"
-        )
-    return content

@@ -7,15 +7,14 @@ database error. The services (``loanserver.services``) do the remaining checks.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-INT32_MAX = 2**31 - 1
-# One line of printable text: PostgreSQL refuses NUL in a text column, and a control
-# character in a name would garble the CLI's tables.
-ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+# Shared with the kiosk API: 32-bit bounds, one-line text (PostgreSQL refuses NUL in a text
+# column), times answered as ``+00:00`` (docs/api.md).
+from loanserver.api.kiosk_schemas import INT32_MAX, UtcTime
+from loanserver.api.kiosk_schemas import TEXT_PATTERN as ONE_LINE
 
 Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=ONE_LINE)]
@@ -102,7 +101,7 @@ class ReservationCreated(BaseModel):
     """A reservation just made; ``pickup_code`` is answered this once."""
 
     id: int
-    expires_at: datetime
+    expires_at: UtcTime
     pickup_code: str
 
 
@@ -119,8 +118,8 @@ class LoanOut(BaseModel):
     loan_id: int
     asset_tag: str
     borrower_id: int | None
-    started_at: datetime
-    due_at: datetime
+    started_at: UtcTime
+    due_at: UtcTime
     overdue: bool
 
 
@@ -165,7 +164,7 @@ class CommandOut(BaseModel):
     kind: str
     compartment: int | None
     reason: str | None
-    created_at: datetime
+    created_at: UtcTime
 
 
 class KioskFaults(BaseModel):
@@ -189,8 +188,8 @@ class Report(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     month: str = Field(description="YYYY-MM")
-    from_: datetime = Field(alias="from", description="first instant of the month (UTC)")
-    until: datetime = Field(description="first instant of the next month (UTC)")
+    from_: UtcTime = Field(alias="from", description="first instant of the month (UTC)")
+    until: UtcTime = Field(description="first instant of the next month (UTC)")
     people_reached: int = Field(description="distinct borrowers with a loan started")
     loans_started: int
     returns: int = Field(description="loans returned in the month, whenever they started")

@@ -330,6 +330,7 @@ def test_commands_are_queued_for_the_kiosk(api: TestClient, engine: Engine) -> N
     ]
     assert [a.status_code for a in sent] == [201] * 4
     first = sent[0].json()
+    assert first["created_at"].endswith("+00:00")
     assert first | {"id": 0, "created_at": ""} == {
         "id": 0,
         "kiosk": "Bib Noord",
@@ -386,7 +387,10 @@ def test_the_report_as_json_and_as_csv(api: TestClient, engine: Engine) -> None:
     assert answer.status_code == 200
     figures = answer.json()
     assert {k: figures[k] for k in NOVEMBER} == NOVEMBER
-    assert figures["from"].startswith("2026-11-01T00:00:00")
+    assert (figures["from"], figures["until"]) == (  # times with offset (docs/api.md)
+        "2026-11-01T00:00:00+00:00",
+        "2026-12-01T00:00:00+00:00",
+    )
     as_csv = api.get(ADMIN + "/reports?month=2026-11&format=csv", headers=AUTH)
     assert as_csv.status_code == 200
     assert as_csv.headers["content-type"].startswith("text/csv")
