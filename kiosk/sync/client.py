@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from kiosk.settings_sync import SyncSettings
 
 log = logging.getLogger("kiosk.sync")
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 MAX_BODY = 32 * 1024 * 1024  # an answer larger than this is refused (a broken proxy ...)
 
 
@@ -110,7 +112,7 @@ class SyncClient:
         except requests.exceptions.SSLError as exc:
             raise ServerUnavailable(f"{what}: TLS failed: {_short(exc)}") from None
         except requests.ConnectionError as exc:
-            raise ServerUnavailable(f"{what}: cannot connect: {_short(exc)}") from None
+            raise ServerUnavailable(f"{what}: cannot connect: {_cause(exc)}") from None
         except (requests.RequestException, OSError) as exc:
             # urllib3 read errors (a cut connection mid-body) surface as these.
             raise ServerUnavailable(f"{what}: {type(exc).__name__}: {_short(exc)}") from None
@@ -132,6 +134,12 @@ class SyncClient:
 def _short(exc: BaseException) -> str:
     """A one-line, bounded description of a library exception."""
     return " ".join(str(exc).split())[:200]
+
+
+def _cause(exc: BaseException) -> str:
+    """The OS reason inside urllib3's long retry message ("Connection refused" ...)."""
+    found = _ERRNO.search(str(exc))
+    return found.group(1).strip() if found else _short(exc)
 
 
 def _detail(content: bytes) -> str:

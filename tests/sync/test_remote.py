@@ -1,0 +1,156 @@
+"""Remote commands end to end: back office -> heartbeat -> the real core -> journal -> server.
+
+The core runs on the real SQLite store over a simulated cabinet; the commands come from
+the real loan server's heartbeat answer and their results go back through the relay.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import select
+
+from kiosk.core.events import RemoteCommand, Screen
+from kiosk.core.model import CompartmentStatus, TxKind
+from kiosk.core.remote import META_PREFIX
+from kiosk.store import SqlStore
+from loanserver.commands import send_command
+from loanserver.db import session_factory
+from loanserver.models import Command
+from tests.sync.conftest import KIOSK, Kiosk, Server, service_for
+
+WAIT_S = 5.0
+
+
+def command(server: Server, kind: str, compartment: int | None = None, reason: str | None = None):
+    with session_factory(server.engine)() as session:
+        return send_command(session, KIOSK, kind, compartment, reason).id
+
+
+def server_result(server: Server, command_id: int) -> tuple[str | None, str | None]:
+    with session_factory(server.engine)() as session:
+        row = session.execute(
+            select(Command.result, Command.detail).where(Command.id == command_id)
+        ).one()
+        return row[0], row[1]
+
+
+def rows(store: SqlStore, kind: str) -> list[dict[str, object]]:
+    return [dict(e.payload) for e in store.journal_entries() if e.kind == kind]
+
+
+def wait_for(predicate, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def compartment(store: SqlStore, number: int):
+    with store.reading() as tx:
+        return tx.compartment(number)
+
+
+def test_an_open_delivered_three_times_opens_once_and_the_server_sees_it_done(
+    server, sync, store, clock, kiosk: Kiosk
+) -> None:
+    service = service_for(sync, store, clock, kiosk.core)
+    assert service.run_once().ok
+    kiosk.locker.set_item(2, True)  # something lies in compartment 2
+    cid = command(server, "open", 2, "resident on the phone")
+    for _ in range(3):
+        assert len(service.heartbeat.beat()) == 1
+    assert kiosk.core.settle(WAIT_S)
+    wait_for(lambda: kiosk.core.snapshot().screen is Screen.STAFF_DOOR, "the door screen")
+    assert kiosk.core.snapshot().message == "remote.door_open"
+    kiosk.locker.close_door(2)
+    wait_for(lambda: rows(store, TxKind.REMOTE_COMMAND), "the remote_command row")
+    assert kiosk.core.settle(WAIT_S)
+    opens = [r for r in rows(store, TxKind.OPEN_REQUESTED) if r.get("command_id") == cid]
+    assert len(opens) == 1 and kiosk.locker.pulses(2) == 1
+    assert rows(store, TxKind.REMOTE_COMMAND) == [
+        {"command_id": cid, "kind": "open", "compartment": 2, "result": "done", "detail": "closed"}
+    ]
+    after = compartment(store, 2)
+    assert after.status is CompartmentStatus.UNKNOWN  # staff check what is inside
+    assert after.note == "opened remotely: resident on the phone"
+    assert kiosk.core.snapshot().screen is Screen.IDLE
+    for _ in range(2):  # still listed until the result arrives: never executed again
+        service.heartbeat.beat()
+    assert kiosk.core.settle(WAIT_S)
+    assert kiosk.locker.pulses(2) == 1 and len(rows(store, TxKind.REMOTE_COMMAND)) == 1
+    assert service.run_once().ok  # the relay carries the result
+    assert server_result(server, cid) == ("done", "closed")
+    assert service.heartbeat.beat() == []
+
+
+def test_an_open_waits_while_a_resident_is_in_a_flow(
+    server, sync, store, clock, kiosk: Kiosk
+) -> None:
+    service = service_for(sync, store, clock, kiosk.core)
+    kiosk.core.tap("return")
+    assert kiosk.core.settle(WAIT_S)
+    assert kiosk.core.snapshot().screen is Screen.RETURN_IDENTIFY
+    cid = command(server, "open", 1, "courier")
+    service.heartbeat.beat()
+    assert kiosk.core.settle(WAIT_S)
+    assert kiosk.core.snapshot().screen is Screen.RETURN_IDENTIFY  # the resident goes on
+    assert kiosk.locker.pulses(1) == 0
+    assert rows(store, TxKind.REMOTE_COMMAND) == []  # pending, not journalled
+    assert service.run_once().ok
+    assert server_result(server, cid) == (None, None)  # still pending on the server
+    kiosk.core.tap("cancel")
+    assert kiosk.core.settle(WAIT_S)
+    service.heartbeat.beat()  # delivered again, now the kiosk is free
+    assert kiosk.core.settle(WAIT_S)
+    wait_for(lambda: kiosk.locker.pulses(1) == 1, "the opening")
+    kiosk.locker.close_door(1)
+    wait_for(lambda: rows(store, TxKind.REMOTE_COMMAND), "the result")
+    assert rows(store, TxKind.REMOTE_COMMAND)[0]["detail"] == "closed, empty"
+    assert compartment(store, 1).status is CompartmentStatus.EMPTY  # the item sensor says so
+
+
+def test_service_commands_refusals_and_refresh_are_journalled_and_reported(
+    server, sync, store, clock, kiosk: Kiosk
+) -> None:
+    service = service_for(sync, store, clock, kiosk.core)
+    kiosk.core.machine.connect_sync(service.request_now)
+    out = command(server, "out_of_service", 3, "broken hinge")
+    missing = command(server, "open", 99, "no such compartment")
+    refresh = command(server, "refresh")
+    service.heartbeat.beat()
+    assert kiosk.core.settle(WAIT_S)
+    third = compartment(store, 3)
+    assert third.status is CompartmentStatus.OUT_OF_SERVICE
+    assert third.note == "remote: broken hinge"
+    assert rows(store, TxKind.OUT_OF_SERVICE)[-1]["compartment"] == 3
+    back = command(server, "back_in_service", 3)
+    service.heartbeat.beat()
+    assert kiosk.core.settle(WAIT_S)
+    assert compartment(store, 3).status is CompartmentStatus.EMPTY
+    results = {r["command_id"]: r["result"] for r in rows(store, TxKind.REMOTE_COMMAND)}
+    assert results == {out: "done", missing: "refused", refresh: "done", back: "done"}
+    assert rows(store, TxKind.OPEN_REQUESTED) == []  # nothing opened for any of them
+    assert service.run_once().ok
+    assert server_result(server, missing) == ("refused", "no compartment 99")
+    assert server_result(server, back)[0] == "done"
+
+
+def test_an_opening_cut_by_a_restart_is_reported_failed_never_run_again(
+    store, clock, kiosk: Kiosk
+) -> None:
+    with store.transaction() as tx:  # claimed before a crash, no result
+        tx.set_meta(f"{META_PREFIX}41", json.dumps({"state": "opening", "detail": ""}))
+    kiosk.core.post(RemoteCommand(41, "open", 2, "resident on the phone"))
+    assert kiosk.core.settle(WAIT_S)
+    assert kiosk.locker.pulses(2) == 0
+    assert rows(store, TxKind.REMOTE_COMMAND) == [
+        {
+            "command_id": 41,
+            "kind": "open",
+            "compartment": 2,
+            "result": "failed",
+            "detail": "the opening was cut by a restart",
+        }
+    ]
