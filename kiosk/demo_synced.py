@@ -25,6 +25,7 @@ from typing import Protocol
 
 from kiosk.core.clock import Clock
 from kiosk.core.engine import KioskCore
+from kiosk.core.events import Snapshot
 from kiosk.core.ports import Store
 from kiosk.scenario import Outcome, Runner
 from kiosk.scenario_checks import StepFailed
@@ -148,6 +149,20 @@ class SyncedRunner(Runner):
         self.codes = dict(codes or {})
         self.after_step = after_step
         self.link: SyncLink | None = None
+
+    def begin(self) -> None:
+        """Set up the kiosk and sync once, as ``run()`` does before the first step."""
+        self._seed()
+        self.locker.start()
+        self.reader.start()
+        self._start_core()
+
+    def act(self, action: Action) -> Snapshot:
+        """Do one action (as a step would) and wait until the kiosk has handled it."""
+        self._do(action)
+        self._settle()
+        assert self.core is not None
+        return self.core.snapshot()
 
     def _start_core(self) -> None:
         super()._start_core()

@@ -4,28 +4,23 @@ throwaway PostgreSQL database) and the back office as the operator drives it.
 ``loan_server`` (parametrized ``sqlite`` / ``postgresql``) is a started ``LiveServer`` whose
 pepper is the scenario pepper, so an eID card made by the scenario runner and a
 ``loanserver admin add-borrower --national-number`` give the same borrower key.
-``admin`` runs ``loanserver admin ...`` (the CLI's own ``run``, in this process: the same
-code as the console script without an interpreter start per command). PostgreSQL
+``admin`` runs ``loanserver admin ...`` (``world.Admin``). PostgreSQL
 variants skip where PostgreSQL is not installed, and fail under CI (``CI`` set).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from kiosk.scenario_format import PEPPER
-from loanserver import admin as admin_cli
 from loanserver import db
-from loanserver.models import Transaction
+from tests.e2e.world import Admin
 from tests.support.live_server import LiveServer
 from tests.support.pgcluster import PgCluster, PgUnavailable, in_ci
 
@@ -64,37 +59,6 @@ def server_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         cluster.drop_database(url)
 
 
-@dataclass
-class Admin:
-    """``loanserver admin ...`` on the server's database, with the shared pepper file."""
-
-    database: str
-    pepper_file: Path
-
-    def run(self, *args: str) -> str:
-        """The command's standard output; AssertionError with its stderr when it fails."""
-        out, err = io.StringIO(), io.StringIO()
-        argv = ["admin", *args, "--database", self.database]
-        if "--national-number" in args:
-            argv += ["--pepper-file", str(self.pepper_file)]
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = admin_cli.run(argv)
-        assert code == 0, f"loanserver {' '.join(args[:1])} exited {code}: {err.getvalue()}"
-        return out.getvalue()
-
-    def last(self, *args: str) -> str:
-        """The last output line: the token, id or pickup code the command printed."""
-        return self.run(*args).strip().splitlines()[-1].strip()
-
-    def loans(self) -> list[dict[str, Any]]:
-        """``admin loans --json``."""
-        return list(json.loads(self.run("loans", "--json")))
-
-    def report(self, month: str) -> dict[str, Any]:
-        """``admin report --month M --format json``."""
-        return dict(json.loads(self.run("report", "--month", month, "--format", "json")))
-
-
 @pytest.fixture
 def server_engine(server_database: str) -> Iterator[Engine]:
     """The server's migrated engine."""
@@ -117,11 +81,3 @@ def admin(server_database: str, tmp_path: Path) -> Admin:
     pepper = tmp_path / "pepper"
     pepper.write_bytes(PEPPER)
     return Admin(server_database, pepper)
-
-
-def transaction_counts(engine: Engine) -> tuple[int, int]:
-    """Rows in the server's transactions table, and distinct uuids among them."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(func.count()).select_from(Transaction)).scalar_one()
-        uuids = conn.execute(select(func.count(func.distinct(Transaction.uuid)))).scalar_one()
-    return int(rows), int(uuids)

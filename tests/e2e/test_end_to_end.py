@@ -27,27 +27,13 @@ from kiosk.demo_synced import (
     set_up_story,
 )
 from kiosk.scenario_format import Scenario, Step, load_scenario
-from loanserver.models import Device, Reservation, Transaction
-from tests.e2e.conftest import Admin, transaction_counts
+from loanserver.models import Transaction
+from tests.e2e.world import STORY, TAGS, Admin, server_view, transaction_counts
 from tests.support.live_server import LiveServer
-
-STORY = Path(__file__).resolve().parents[2] / "config" / "demo-server-story.toml"
-TAGS = ("LAP-0042", "TAB-0007")
 
 
 def story() -> Scenario:
     return load_scenario(STORY)
-
-
-def server_view(engine: Engine) -> dict[str, tuple[str, str, str]]:
-    """Asset tag -> (reservation id, reservation status, device status) on the server."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(Device.asset_tag, Reservation.id, Reservation.status, Device.status).join(
-                Reservation, Reservation.device_id == Device.id
-            )
-        ).all()
-    return {tag: (str(rid), rstatus, dstatus) for tag, rid, rstatus, dstatus in rows}
 
 
 def expected_from_kiosk(runner: SyncedRunner) -> dict[str, tuple[str, str]]:
