@@ -15,13 +15,13 @@ import datetime as dt
 import json
 import sys
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 from kiosk.cli import EXIT_FAILED, EXIT_OK, UsageError
 from kiosk.core.clock import SystemClock
 from kiosk.core.ports import StoreError
-from kiosk.db_cli import database_path
-from kiosk.settings import DEMO_CONFIG, load_settings
+from kiosk.settings import DEMO_CONFIG, Settings, load_settings
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -44,6 +44,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", metavar="PATH", help="the database file (overrides FILE)")
 
 
+def _where(args: argparse.Namespace) -> tuple[Settings, Path]:
+    """The settings of ``--config`` (or the demo's) and the database (``--database`` wins).
+
+    The config's log level is not applied: it is the running kiosk's; this command prints
+    its own outcome (``--log-level`` shows more).
+    """
+    settings = load_settings(args.config or DEMO_CONFIG)
+    return settings, Path(args.database or settings.store.path)
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -57,7 +67,7 @@ def status_command(args: argparse.Namespace) -> int:
     from kiosk.store import open_store
     from kiosk.sync import status
 
-    path = database_path(args)
+    _settings, path = _where(args)
     if not path.exists():
         print(f"error: {path}: the database does not exist", file=sys.stderr)
         return EXIT_FAILED
@@ -93,10 +103,9 @@ def now_command(args: argparse.Namespace) -> int:
     from kiosk.store import open_store
     from kiosk.sync.service import SyncService
 
-    settings = load_settings(args.config or DEMO_CONFIG)
+    settings, path = _where(args)
     if not settings.sync.enabled:
         raise UsageError(f"{settings.source}: no [sync] url configured; nothing to sync with")
-    path = database_path(args)
     if not path.exists():
         print(f"error: {path}: the database does not exist", file=sys.stderr)
         return EXIT_FAILED

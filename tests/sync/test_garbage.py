@@ -184,7 +184,7 @@ def test_a_missing_or_empty_token_file_is_a_clear_configuration_error(tmp_path: 
     from kiosk.settings import ConfigError
 
     settings = sync_settings("http://127.0.0.1:9", tmp_path / "absent")
-    with pytest.raises(ConfigError, match="sync.token_file: cannot read the token"):
+    with pytest.raises(ConfigError, match=r"sync\.token_file: cannot read the token"):
         SyncClient(settings)
     (tmp_path / "empty").write_text("\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="one line"):
