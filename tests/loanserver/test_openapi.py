@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+
 from loanserver import db, openapi
 from loanserver.api.app import create_app
 
