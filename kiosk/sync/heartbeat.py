@@ -31,11 +31,24 @@ def kiosk_version() -> str:
         return "0.0.0+unknown"
 
 
+def clean(text: str, limit: int) -> str:
+    """One printable line of at most ``limit`` characters (the server refuses the rest).
+
+    A refused heartbeat would be refused for ever, and commands would never arrive.
+    """
+    return "".join(c if c.isprintable() else " " for c in text)[:limit]
+
+
 def payload(store: Store, acked: list[dict[str, Any]]) -> dict[str, Any]:
     """The heartbeat body of docs/api.md, read in one snapshot of the store."""
     with store.reading() as tx:
         compartments = [
-            {"number": c.number, "status": c.status.value, "asset_tag": c.asset_tag, "note": c.note}
+            {
+                "number": c.number,
+                "status": c.status.value,
+                "asset_tag": None if c.asset_tag is None else clean(c.asset_tag, 64),
+                "note": clean(c.note, 200),
+            }
             for c in tx.compartments()
         ]
         alarms = [
@@ -43,7 +56,7 @@ def payload(store: Store, acked: list[dict[str, Any]]) -> dict[str, Any]:
                 "id": a.id,
                 "kind": a.kind.value,
                 "compartment": a.compartment,
-                "detail": a.detail,
+                "detail": clean(a.detail, 500),
                 "raised_at": a.raised_at.isoformat(),
             }
             for a in tx.alarms(active_only=True)
