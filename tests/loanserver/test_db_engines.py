@@ -1,12 +1,15 @@
-"""``loanserver.db`` on a real PostgreSQL server: the driver, dropped connections, bounded waits.
+"""``loanserver.db`` per database: PostgreSQL's driver, dropped connections, bounded waits;
+SQLite's write-ahead log.
 
-These need PostgreSQL itself (the session's throwaway cluster); skipped without it, failed
-under CI (``conftest.py``).
+The PostgreSQL tests need the server itself (the session's throwaway cluster); they are
+skipped without it, failed under CI (``conftest.py``).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -85,3 +88,27 @@ def test_a_missing_database_is_one_clear_line(pg_database_url: str) -> None:
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith("cannot use the database") and "no_such_db" in message
+
+
+def test_sqlite_readers_never_block_a_write(tmp_path: Path) -> None:
+    """A long read (a report, a kiosk's pull) does not hold back the next stored batch."""
+    path = tmp_path / "server.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    try:
+        db.migrate(engine)
+        reader = sqlite3.connect(path)
+        try:
+            reader.execute("BEGIN")
+            assert reader.execute("SELECT count(*) FROM kiosks").fetchone() == (0,)
+            started = time.monotonic()
+            with db.session_factory(engine)() as session:
+                services.add_kiosk(session, "written while read")
+            assert time.monotonic() - started < 2.0  # not the 10 s busy timeout
+            # The reader's snapshot stays as it was; a new read sees the write.
+            assert reader.execute("SELECT count(*) FROM kiosks").fetchone() == (0,)
+            reader.rollback()
+            assert reader.execute("SELECT count(*) FROM kiosks").fetchone() == (1,)
+        finally:
+            reader.close()
+    finally:
+        engine.dispose()
