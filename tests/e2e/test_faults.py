@@ -34,8 +34,8 @@ from kiosk.demo_synced import (
 )
 from kiosk.scenario_format import Action, load_scenario
 from kiosk.sync.service import CycleResult
-from loanserver.models import Alarm, Loan, Transaction
-from tests.e2e.world import STORY, Admin, server_view, transaction_counts
+from loanserver.models import Alarm, Loan
+from tests.e2e.world import STORY, Admin, server_rows, server_view, transaction_counts
 from tests.support.faultproxy import FaultProxy
 from tests.support.live_server import LiveServer
 
@@ -51,17 +51,6 @@ FAST_RETRY = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05}
 def proxy(loan_server: LiveServer) -> Iterator[FaultProxy]:
     with FaultProxy(loan_server.url, slow_s=READ_TIMEOUT_S * 2.5) as p:
         yield p
-
-
-def server_rows(engine: Engine) -> list[tuple[str, int]]:
-    """(uuid, seq) of every stored transaction, in the order the server stored them."""
-    with engine.connect() as conn:
-        return [
-            (u, s)
-            for u, s in conn.execute(
-                select(Transaction.uuid, Transaction.seq).order_by(Transaction.id)
-            )
-        ]
 
 
 def assert_delivered_once_in_order(runner: SyncedRunner, engine: Engine) -> int:

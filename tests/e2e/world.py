@@ -71,3 +71,14 @@ def transaction_counts(engine: Engine) -> tuple[int, int]:
         rows = conn.execute(select(func.count()).select_from(Transaction)).scalar_one()
         uuids = conn.execute(select(func.count(func.distinct(Transaction.uuid)))).scalar_one()
     return int(rows), int(uuids)
+
+
+def server_rows(engine: Engine) -> list[tuple[str, int]]:
+    """(uuid, seq) of every stored transaction, in the order the server stored them."""
+    with engine.connect() as conn:
+        return [
+            (u, s)
+            for u, s in conn.execute(
+                select(Transaction.uuid, Transaction.seq).order_by(Transaction.id)
+            )
+        ]

@@ -17,9 +17,9 @@ the target with ``http.client``. ``set_mode`` picks what it does with the next r
   ack). ``hold_s`` keeps the kiosk's request open that long first (a kill moment).
 
 ``only`` limits a fault to request paths starting with one of the given prefixes (the
-rest pass). Every request is counted in ``seen`` (method, path, mode applied). The proxy
-answers one request per connection (HTTP/1.0), so a mode switch applies to the next
-request at once. No body, token or header value is ever logged.
+rest pass). Every request is counted in ``arrivals`` as soon as it comes in, and in
+``seen`` (method, path, mode applied) once handled. The proxy answers one request per
+connection (HTTP/1.0), so a mode switch applies to the next request at once. No body, token or header value is ever logged.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ class FaultProxy:
         self._mode = "pass"
         self._only: tuple[str, ...] = ()
         self._seen: list[Seen] = []
+        self._arrived: list[tuple[str, str]] = []  # (path, mode) as each request came in
         self._stopping = threading.Event()
         self._release = threading.Event()
         self.applied = threading.Event()  # set when a fault request reached the server
@@ -198,11 +199,20 @@ class FaultProxy:
             if s.path.startswith(path_prefix) and (mode is None or s.mode == mode)
         )
 
+    def arrivals(self, path_prefix: str = "", *, mode: str | None = None) -> int:
+        """Requests under ``path_prefix`` received so far (held or slow ones included)."""
+        with self._lock:
+            return sum(
+                1
+                for path, applied in self._arrived
+                if path.startswith(path_prefix) and (mode is None or applied == mode)
+            )
+
     def _mode_for(self, path: str) -> str:
         with self._lock:
-            if self._only and not path.startswith(self._only):
-                return "pass"
-            return self._mode
+            mode = "pass" if self._only and not path.startswith(self._only) else self._mode
+            self._arrived.append((path, mode))
+            return mode
 
     def _record(self, seen: Seen) -> None:
         with self._lock:
