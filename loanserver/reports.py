@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
+from loanserver.apply import CONFLICT
 from loanserver.models import Alarm, Kiosk, Loan, utcnow
 from loanserver.services import InvalidInput
 
-CONFLICT_KIND = "conflict"  # the server's alarm for a physical fact that contradicted it
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 YEAR_MIN, YEAR_MAX = 2000, 2999
 SECONDS_PER_DAY = 86_400
@@ -87,7 +87,7 @@ def _faults(session: Session, start: datetime, end: datetime) -> list[dict[str, 
     )
     for kiosk_id, kind, count in session.execute(grouped):
         row = counts.setdefault(kiosk_id, {"alarms": 0, "conflicts": 0})
-        row["conflicts" if kind == CONFLICT_KIND else "alarms"] += count
+        row["conflicts" if kind == CONFLICT else "alarms"] += count
     names = {kiosk_id: name for kiosk_id, name in session.execute(select(Kiosk.id, Kiosk.name))}
     rows = [
         {"kiosk": names.get(kiosk_id) if kiosk_id is not None else None, **figures}

@@ -116,9 +116,7 @@ def add_kiosk(body: s.KioskIn, session: Db) -> s.KioskCreated:
 def add_device(body: s.DeviceIn, session: Db) -> s.DeviceOut:
     """Add a lendable device (409 when the asset tag exists)."""
     with _answers(session):
-        device = services.add_device(
-            session, body.asset_tag, type=body.type, size=body.size, charging=body.charging
-        )
+        device = services.add_device(session, **body.model_dump())
     return s.DeviceOut(
         id=device.id,
         asset_tag=device.asset_tag,
@@ -134,15 +132,8 @@ def add_borrower(body: s.BorrowerIn, request: Request, session: Db) -> s.Borrowe
     """Register a borrower by national number (only its key is kept) or code-only."""
     pepper = _pepper(request, body.national_number)
     with _answers(session):
-        borrower = services.register_borrower(
-            session,
-            pepper=pepper,
-            national_number=body.national_number,
-            code_only=body.code_only,
-            first_name=body.first_name,
-            language=body.language,
-            contact=body.contact,
-        )
+        # The body's fields are the service's keyword arguments (one contract, CLI and API).
+        borrower = services.register_borrower(session, pepper=pepper, **body.model_dump())
     return s.BorrowerOut(id=borrower.id, code_only=borrower.key is None, language=borrower.language)
 
 
@@ -168,19 +159,7 @@ def cancel(
 def loans(session: Db, overdue: bool = False) -> s.LoanList:
     """Open loans, oldest due first; ``overdue=true``: only those past their due date."""
     rows = services.list_loans(session, overdue_only=overdue)
-    return s.LoanList(
-        items=[
-            s.LoanOut(
-                loan_id=r.loan_id,
-                asset_tag=r.asset_tag,
-                borrower_id=r.borrower_id,
-                started_at=r.started_at,
-                due_at=r.due_at,
-                overdue=r.overdue,
-            )
-            for r in rows
-        ]
-    )
+    return s.LoanList(items=[s.LoanOut.model_validate(r, from_attributes=True) for r in rows])
 
 
 @router.post("/staff", status_code=201, response_model=s.StaffOut)
@@ -188,15 +167,7 @@ def add_staff(body: s.StaffIn, request: Request, session: Db) -> s.StaffOut:
     """Add a staff member (eID by national number, or a staff code) with a PIN."""
     pepper = _pepper(request, body.national_number)
     with _answers(session):
-        staff = services.add_staff(
-            session,
-            name=body.name,
-            pin=body.pin,
-            role=body.role,
-            pepper=pepper,
-            national_number=body.national_number,
-            code=body.code,
-        )
+        staff = services.add_staff(session, pepper=pepper, **body.model_dump())
     return s.StaffOut(id=staff.id, name=staff.name, role=staff.role)
 
 

@@ -8,6 +8,7 @@ in the database, not in a log line.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -424,3 +425,55 @@ def test_unknown_fields_and_bad_types_are_refused_and_change_nothing(
         answer = api.post(ADMIN + path, json=body, headers=AUTH)
         assert answer.status_code == 422, (path, answer.text)
     assert _count(engine, Kiosk) == _count(engine, Device) == _count(engine, Borrower) == 0
+
+
+def test_the_report_counts_what_the_kiosks_sent(api: TestClient, engine: Engine) -> None:
+    """Set up through the back office, act through the kiosk API, read the report."""
+    token = api.post(ADMIN + "/kiosks", json={"name": "K"}, headers=AUTH).json()["token"]
+    api.post(ADMIN + "/devices", json={"asset_tag": "LT-1", "type": "laptop"}, headers=AUTH)
+    borrower = api.post(ADMIN + "/borrowers", json={"national_number": NUMBER}, headers=AUTH)
+    body = {"borrower_id": borrower.json()["id"], "asset_tag": "LT-1", "kiosk": "K"}
+    reservation = str(api.post(ADMIN + "/reservations", json=body, headers=AUTH).json()["id"])
+
+    def row(seq: int, what: str, occurred: str, **payload: Any) -> dict[str, Any]:
+        return {
+            "uuid": str(uuid.uuid4()),
+            "seq": seq,
+            "kind": what,
+            "occurred_at": f"2026-10-{occurred}+00:00",
+            "boot": 1,
+            "payload": payload,
+        }
+
+    rows = [
+        row(1, "load", "05T08:00:00", reservation_id=reservation, asset_tag="LT-1", compartment=1),
+        row(
+            2,
+            "pickup",
+            "05T10:00:00",
+            reservation_id=reservation,
+            asset_tag="LT-1",
+            borrower_key=keys.borrower_key(PEPPER, DIGITS),
+            loan_id="k-loan-1",
+            started_at="2026-10-05T10:00:00+00:00",
+            due_date="2026-10-19",
+        ),
+        row(3, "alarm_raised", "06T09:00:00", alarm_id="a-1", kind="jammed", compartment=2),
+        row(4, "return", "12T22:00:00", loan_id="k-loan-1", asset_tag="LT-1", unknown=False),
+        # A device the server never heard of: taken in, and a conflict alarm (raised when
+        # the server learns of it, so it counts in the month it arrived).
+        row(5, "return", "13T09:00:00", loan_id=None, asset_tag="LT-404", unknown=True),
+    ]
+    sent = api.post(
+        "/api/v1/kiosk/transactions",
+        json={"transactions": rows},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert sent.status_code == 200, sent.text
+
+    october = api.get(ADMIN + "/reports?month=2026-10", headers=AUTH).json()
+    assert (october["people_reached"], october["loans_started"], october["returns"]) == (1, 1, 1)
+    assert october["average_loan_days"] == 7.5
+    assert october["faults"] == [{"kiosk": "K", "alarms": 1, "conflicts": 0}]
+    now = api.get(ADMIN + "/reports", headers=AUTH).json()
+    assert now["faults"] == [{"kiosk": "K", "alarms": 0, "conflicts": 1}]
