@@ -115,6 +115,7 @@ class SyncService:
         self._pull_wanted = True  # the first cycle pulls
         self._next_pull = 0.0
         self._next_beat = 0.0
+        self._busy = threading.Lock()  # one cycle at a time (the HTTP session is not shared)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -149,20 +150,37 @@ class SyncService:
 
     # -- work ---------------------------------------------------------------------------------
     def run_once(self, *, heartbeat: bool = True) -> CycleResult:
-        """One full cycle now, on the caller's thread: relay, pull, heartbeat."""
+        """One full cycle now, on the caller's thread: relay, pull, heartbeat.
+
+        If the thread is in a cycle, this waits for it (bounded by the calls' timeouts).
+        """
         self._pull_wanted = True
-        return self._cycle(force=True, heartbeat=heartbeat)
+        if not self._busy.acquire(timeout=self._cycle_bound_s()):
+            return CycleResult(error="another sync cycle is still running")
+        try:
+            return self._cycle(force=True, heartbeat=heartbeat)
+        finally:
+            self._busy.release()
+
+    def _cycle_bound_s(self) -> float:
+        """Longest a cycle can take: a few calls, each bounded by connect + read timeout."""
+        per_call = self.settings.connect_timeout_s + self.settings.read_timeout_s
+        return 10 * per_call
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                self._cycle(force=False, heartbeat=True)
-            except StoreError as exc:  # the core puts the kiosk out of order; keep trying
-                log.error("sync: the store failed: %s", exc)
-            except Exception:  # a bug must not end the link for good
-                log.exception("sync cycle failed")
+            self._wake.clear()  # before the cycle: a wake during it makes the next one prompt
+            # run_once on another thread holds the lock for one cycle at most (bounded).
+            if self._busy.acquire(timeout=self._cycle_bound_s()):
+                try:
+                    self._cycle(force=False, heartbeat=True)
+                except StoreError as exc:  # the core puts the kiosk out of order; keep trying
+                    log.error("sync: the store failed: %s", exc)
+                except Exception:  # a bug must not end the link for good
+                    log.exception("sync cycle failed")
+                finally:
+                    self._busy.release()
             self._wake.wait(self._sleep_s())
-            self._wake.clear()
 
     def _sleep_s(self) -> float:
         wait = self.retry_at - self.clock.monotonic()

@@ -82,11 +82,11 @@ class _Obj:
             return None
         try:
             parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
+            if parsed.tzinfo is None:
+                raise ServerUnavailable(f"{self.path}.{key}: a time without offset")
+            return parsed.astimezone(dt.UTC)
+        except (ValueError, OverflowError):  # OverflowError: year 1 with an offset ...
             raise ServerUnavailable(f"{self.path}.{key}: not an ISO 8601 time") from None
-        if parsed.tzinfo is None:
-            raise ServerUnavailable(f"{self.path}.{key}: a time without offset")
-        return parsed.astimezone(dt.UTC)
 
     def key(self, key: str) -> str | None:
         value = self.text(key, optional=True, limit=64)
