@@ -296,7 +296,8 @@ def _remote_command(work: _Row) -> str:
             " unusable"
         )
         return ""
-    detail = p.clip(work.payload.get("detail") or "", remote.DETAIL_MAX)
+    detail = work.payload.get("detail")
+    detail = detail if isinstance(detail, str) else ""
     known = remote.acknowledge(
         work.session, work.kiosk_id, command_id, str(result), detail, work.at
     )

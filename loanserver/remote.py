@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from loanserver.models import COMMAND_RESULTS, Command
+from loanserver.payload import clip
 
 DETAIL_MAX = 200
 
@@ -32,7 +33,7 @@ def acknowledge(
     if command.done_at is None:
         command.done_at = at
         command.result = result
-        command.detail = detail[:DETAIL_MAX] or None
+        command.detail = clip(detail, DETAIL_MAX) or None
     return True
 
 

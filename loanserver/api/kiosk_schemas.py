@@ -52,13 +52,16 @@ class TransactionIn(_Request):
     uuid: str = Field(pattern=UUID_PATTERN, description="idempotency key (8-4-4-4-12 uuid)")
     seq: Positive32
     kind: str = Field(pattern=r"^[a-z_]{1,40}$")
-    occurred_at: AwareDatetime
+    # None: the kiosk had no wall-clock time for the row (its journal allows that).
+    occurred_at: AwareDatetime | None = None
     boot: Int32 = 0
     payload: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("occurred_at")
     @classmethod
-    def _in_utc_range(cls, value: datetime) -> datetime:
+    def _in_utc_range(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
         try:
             return value.astimezone(UTC)
         except OverflowError:
@@ -102,7 +105,7 @@ class KioskAlarm(_Request):
     kind: str = Field(max_length=40, pattern=TEXT_PATTERN)
     compartment: Positive32 | None = None
     detail: str = _text(500)
-    raised_at: AwareDatetime | None = None
+    raised_at: datetime | None = None  # only kept in the heartbeat's record
 
 
 class CommandAck(_Request):
@@ -110,7 +113,8 @@ class CommandAck(_Request):
 
     id: Positive32
     result: Literal["done", "refused", "failed"]
-    detail: str = _text(200)
+    # Any text: clipped to one line when stored, so an odd detail never blocks the ack.
+    detail: str = Field(default="", max_length=2000)
 
 
 class HeartbeatIn(_Request):

@@ -180,7 +180,8 @@ def _bad_rows(world: World) -> list[tuple[str, dict[str, Any]]]:
         ("payload > 16 KiB", {**good, "payload": {"x": "y" * 16_400}}),
         ("unknown field", {**good, "extra": 1}),
         ("naive time", {**good, "occurred_at": "2026-11-26T15:00:00"}),
-        ("no time", {k: v for k, v in good.items() if k != "occurred_at"}),
+        ("not a time", {**good, "occurred_at": "yesterday"}),
+        ("time out of range", {**good, "occurred_at": "0001-01-01T00:00:00+14:00"}),
     ]
 
 
@@ -343,6 +344,30 @@ def test_a_remote_command_transaction_acknowledges_too(world: World) -> None:
         assert session.get(Command, command).result == "refused"  # type: ignore[union-attr]
 
 
+def test_an_acknowledgement_detail_is_stored_as_one_clipped_line(world: World) -> None:
+    command = _command(world, kind="open", compartment=1)
+    detail = "door\njammed " + "x" * 500
+    ack = {"acked_commands": [{"id": command, "result": "failed", "detail": detail}]}
+    assert world.client.post(KIOSK + "/heartbeat", headers=world.auth, json=ack).status_code == 200
+    with world.session() as session:
+        stored = session.get(Command, command)
+        assert stored is not None and stored.result == "failed" and stored.detail is not None
+        assert stored.detail.startswith("door jammed x") and len(stored.detail) == 200
+
+
+def test_a_row_without_wall_time_is_stored_and_applied_at_receipt(world: World) -> None:
+    row = pickup(world, "LT-1")
+    world.send(row)
+    before = datetime.now(UTC)
+    back = world.row("return", {"asset_tag": "LT-1", "loan_id": row["payload"]["loan_id"]})
+    assert world.send({**back, "occurred_at": None})["accepted"] == [back["uuid"]]
+    with world.session() as session:
+        loan = session.scalars(select(Loan)).one()
+        assert loan.returned_at is not None and loan.returned_at >= before
+        stored = session.scalars(select(Transaction).where(Transaction.uuid == back["uuid"])).one()
+        assert stored.occurred_at is None
+
+
 def test_a_heartbeat_cannot_acknowledge_another_kiosks_command(world: World) -> None:
     theirs = _command(world, "kiosk-2", kind="refresh")
     ack = {"acked_commands": [{"id": theirs, "result": "done", "detail": ""}]}
@@ -356,7 +381,8 @@ BAD_BEATS: list[dict[str, Any]] = [
     {"surprise": 1},
     {"compartments": [{"number": 0, "status": "empty"}]},
     {"acked_commands": [{"id": 1, "result": "maybe"}]},
-    {"alarms": [{"id": "a", "kind": "jammed", "raised_at": "2026-11-26T15:00:00"}]},
+    {"alarms": [{"id": "a" * 65, "kind": "jammed"}]},
+    {"compartments": [{"number": 1, "status": "empty", "note": "two\nlines"}]},
 ]
 
 
