@@ -7,6 +7,8 @@ the real loan server's heartbeat answer and their results go back through the re
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 from sqlalchemy import select
@@ -83,6 +85,14 @@ def test_an_open_delivered_three_times_opens_once_and_the_server_sees_it_done(
     assert service.run_once().ok  # the relay carries the result
     assert server_result(server, cid) == ("done", "closed")
     assert service.heartbeat.beat() == []
+    journal = subprocess.run(  # what staff see
+        [sys.executable, "-m", "kiosk", "journal", "--database", str(store.path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    line = next(x for x in journal.stdout.splitlines() if "remote_command" in x)
+    assert f"command_id={cid}" in line and "result=done" in line and line.endswith("sent")
 
 
 def test_an_open_waits_while_a_resident_is_in_a_flow(
