@@ -3,8 +3,11 @@
 The real serial driver talks over a real pseudo-terminal to emulated lock boards. On a
 terminal it is interactive (type ``help``); otherwise it plays a short tour: a pickup,
 a forced door, a stuck lock and a board losing power; then "a day at the kiosk"
-(``config/demo-story.toml``) played by the real kiosk core through the scenario runner.
-(The touchscreen UI replaces this as ``make run`` once it exists.)
+(``config/demo-story.toml``) played by the real kiosk core through the scenario runner;
+then the same kind of day with an embedded loan server (``demo_with_server``: ``loanserver
+serve`` in a child process, set up with ``loanserver admin``, the kiosk's sync link on).
+``--parts`` picks the parts. (The touchscreen UI replaces this as ``make run`` once it
+exists.)
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
     from hardware.locker.emulator import BoardEmulator
 
 DEMO_STORY = DEMO_CONFIG.parent / "demo-story.toml"
+SERVER_STORY = DEMO_CONFIG.parent / "demo-server-story.toml"
+PARTS = ("tour", "story", "server")  # the cabinet tour, a day at the kiosk, with the server
 
 HELP = """commands:
   status            read the cabinet
@@ -69,7 +74,31 @@ def add_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         default=str(DEMO_STORY),
         help="the kiosk story played after the tour (a scenario, see docs/scenarios.md)",
     )
+    demo.add_argument(
+        "--server-story",
+        metavar="FILE",
+        default=str(SERVER_STORY),
+        help="the story played with the embedded loan server (part three)",
+    )
+    demo.add_argument(
+        "--parts",
+        metavar="LIST",
+        default=",".join(PARTS),
+        type=_parts,
+        help=f"comma-separated parts to play, of {', '.join(PARTS)} (default: all)",
+    )
     demo.set_defaults(handler=demo_command)
+
+
+def _parts(text: str) -> tuple[str, ...]:
+    """``tour,server`` -> the parts, or a usage error (exit 2) naming the unknown one."""
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise argparse.ArgumentTypeError(
+            f"unknown part {unknown[0]!r}" if unknown else "no part given"
+        )
+    return parts
 
 
 class Demo:
@@ -202,6 +231,23 @@ def demo_command(args: argparse.Namespace) -> int:
             f'"{EMULATOR_PORT}"'
         )
         return 2
+    interactive = sys.stdin.isatty() and not args.tour
+    if interactive or "tour" in args.parts:
+        _cabinet(settings, interactive)
+    if interactive:
+        return 0
+    code = 0
+    if "story" in args.parts:
+        code = play_story(args.story)
+    if "server" in args.parts and code == 0:
+        from kiosk.demo_with_server import play_with_server  # the sync link's imports
+
+        code = play_with_server(args.server_story)
+    return code
+
+
+def _cabinet(settings: Settings, interactive: bool) -> None:
+    """Part one: the emulated cabinet, interactive or the scripted tour."""
     with ExitStack() as stack:
         emulators: dict[str, BoardEmulator] = {}
         locker = bootstrap.start_locker(settings.locker, stack, emulators)
@@ -215,14 +261,11 @@ def demo_command(args: argparse.Namespace) -> int:
         )
         say(status_text(settings.locker, locker.refresh()))
         stack.callback(locker.subscribe(show_event))
-        if sys.stdin.isatty() and not args.tour:
+        if interactive:
             say("type 'help' for commands")
             _interactive(demo)
         else:
             _tour(demo)
-    if not (sys.stdin.isatty() and not args.tour):
-        return play_story(args.story)
-    return 0
 
 
 def play_story(path: str) -> int:

@@ -19,6 +19,7 @@ import datetime as dt
 import re
 import tempfile
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -100,27 +101,36 @@ class StorySetup:
     borrowers: dict[str, str]  # person name (or "code-only") -> borrower id
 
 
-def set_up_story(admin: Callable[..., str], scenario: Scenario) -> StorySetup:
+def set_up_story(
+    admin: Callable[..., str], scenario: Scenario, *, workers: int = 1
+) -> StorySetup:
     """The story's server data through ``loanserver admin`` (``admin(*args)``: last line).
 
     Kiosk, two devices, Ann (by eID), a code-only resident, Els as staff (by eID, PIN
     1234) and two reservations: Ann's laptop and the code-only resident's tablet.
+    ``workers`` > 1 runs the independent commands side by side (ids then vary by run).
     """
     ann = scenario.persons["ann"].national_number
     els = scenario.persons["els"].national_number
     assert ann is not None and els is not None, "the story's persons need national numbers"
-    token = admin("add-kiosk", KIOSK_NAME)
-    admin("add-device", "LAP-0042", "--type", "laptop", "--charging")
-    admin("add-device", "TAB-0007", "--type", "tablet")
-    borrowers = {
-        "ann": admin("add-borrower", "--national-number", ann, "--first-name", "Ann"),
-        "code-only": admin("add-borrower", "--code-only"),
-    }
-    admin("add-staff", "--national-number", els, "--pin", STAFF_PIN, "--name", "Els")
-    codes = {
-        tag: admin("reserve", "--borrower", borrowers[who], "--device", tag, "--kiosk", KIOSK_NAME)
-        for tag, who in (("LAP-0042", "ann"), ("TAB-0007", "code-only"))
-    }
+    first = [
+        ("add-kiosk", KIOSK_NAME),
+        ("add-device", "LAP-0042", "--type", "laptop", "--charging"),
+        ("add-device", "TAB-0007", "--type", "tablet"),
+        ("add-borrower", "--national-number", ann, "--first-name", "Ann"),
+        ("add-borrower", "--code-only"),
+        ("add-staff", "--national-number", els, "--pin", STAFF_PIN, "--name", "Els"),
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        token, _lap, _tab, ann_id, anon_id, _els = pool.map(lambda a: admin(*a), first)
+        borrowers = {"ann": ann_id, "code-only": anon_id}
+        tags = (("LAP-0042", "ann"), ("TAB-0007", "code-only"))
+        reserve = [
+            ("reserve", "--borrower", borrowers[who], "--device", tag, "--kiosk", KIOSK_NAME)
+            for tag, who in tags
+        ]
+        printed = pool.map(lambda a: admin(*a), reserve)
+        codes = dict(zip((t for t, _w in tags), printed, strict=True))
     return StorySetup(token, codes, borrowers)
 
 
