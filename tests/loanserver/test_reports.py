@@ -58,9 +58,14 @@ def test_an_empty_month_has_zeros_and_lists_every_kiosk(session: Session) -> Non
 
 
 @pytest.mark.parametrize("month", ["2026-13", "2026-00", "2026-1", "26-11", "2026-11-01", "", "x"])
-def test_a_malformed_month_is_refused_with_the_expected_form(session: Session, month: str) -> None:
+def test_a_malformed_month_is_refused_with_the_expected_form(month: str) -> None:
     with pytest.raises(services.InvalidInput, match="YYYY-MM"):
-        reports.report(session, month)
+        reports.month_range(month)
+
+
+def test_the_report_checks_its_month(session: Session) -> None:
+    with pytest.raises(services.InvalidInput, match="YYYY-MM"):
+        reports.report(session, "1999-12")
 
 
 def test_december_ends_at_the_new_year() -> None:
