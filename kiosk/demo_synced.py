@@ -101,9 +101,7 @@ class StorySetup:
     borrowers: dict[str, str]  # person name (or "code-only") -> borrower id
 
 
-def set_up_story(
-    admin: Callable[..., str], scenario: Scenario, *, workers: int = 1
-) -> StorySetup:
+def set_up_story(admin: Callable[..., str], scenario: Scenario, *, workers: int = 1) -> StorySetup:
     """The story's server data through ``loanserver admin`` (``admin(*args)``: last line).
 
     Kiosk, two devices, Ann (by eID), a code-only resident, Els as staff (by eID, PIN
