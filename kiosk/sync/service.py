@@ -16,7 +16,8 @@ pull skipped for unsent rows is retried after the relay drained), heartbeat ever
 
 The core hears ``ServerStatus``: reachable again after an outage (which clears the alarm),
 and unreachable once the outage lasts ``unreachable_alarm_after_s`` (which raises it:
-the threshold lives here, ``watch.server_status`` raises on the first such event).
+the threshold lives here, ``watch.server_status`` raises on the first such event). An
+outage counts from the last success recorded in the store, across restarts.
 Last success, last error and backlog are kept in store meta for ``digibank-kiosk sync
 status`` (``kiosk.sync.status``).
 """
@@ -241,7 +242,10 @@ class SyncService:
     def _failed(self, reason: str) -> None:
         now = self.clock.monotonic()
         if self.down_since is None:
-            self.down_since = now
+            # Counted from the last success ever (store meta), so restarts during an
+            # outage do not postpone the alarm for ever; a wall clock that went back
+            # counts as no time.
+            self.down_since = now - status.seconds_since_success(self.store, self.clock)
             log.warning("loan server unavailable: %s", reason)
         delay = self.backoff.next_delay()
         self.retry_at = now + delay

@@ -42,6 +42,15 @@ def record(store: Store, clock: Clock, error: str) -> None:
         tx.set_meta(BACKLOG, str(unsent))
 
 
+def seconds_since_success(store: Store, clock: Clock) -> float:
+    """Wall-clock seconds since the last recorded success; 0 when none or in the future."""
+    with store.reading() as tx:
+        last = _time(tx.meta(LAST_SUCCESS))
+    if last is None or last.tzinfo is None:
+        return 0.0
+    return max(0.0, (clock.now() - last).total_seconds())
+
+
 def read(store: Store) -> SyncStatus:
     """The state now: the backlog counted from the journal, the rest from meta."""
     unsent = store.journal_entries(unsent_only=True)

@@ -151,3 +151,26 @@ def test_server_status_reports_reachable_once_at_first_success(server, sync, sto
     service.run_once()
     service.run_once()
     assert [e for e in posted if isinstance(e, ServerStatus)] == [ServerStatus(reachable=True)]
+
+
+def test_an_outage_counts_from_the_last_success_across_a_restart(
+    server: Server, sync, store: SqlStore, clock: ManualClock
+) -> None:
+    settings = sync.__class__(**{**sync.__dict__, "unreachable_alarm_after_s": 120.0})
+    posted: list[object] = []
+
+    class Recorder:
+        def post(self, event: object) -> None:
+            posted.append(event)
+
+    assert service_for(settings, store, clock).run_once().ok  # the last success, recorded
+    server.stop()
+    clock.advance(100)  # the kiosk restarts meanwhile: a new service, nothing in memory
+    restarted = service_for(settings, store, clock, Recorder())  # type: ignore[arg-type]
+    assert not restarted.run_once().ok
+    assert posted == []  # 100 s: not yet
+    clock.advance(30)
+    assert not restarted.run_once().ok
+    (event,) = posted
+    assert isinstance(event, ServerStatus) and not event.reachable
+    assert event.down_for_s == 130.0
