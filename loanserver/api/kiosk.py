@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Row, Select, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from loanserver import intake, remote
 from loanserver.api import cursor
@@ -47,15 +49,25 @@ SINCE = Query(
 )
 
 
-def _since(value: str | None) -> datetime | None:
-    return cursor.decode(value) if value is not None else None
+def _pull(
+    session: Session,
+    query: Select[Any],
+    since: str | None,
+    *,
+    open_rows: ColumnElement[bool],
+    changed: InstrumentedAttribute[datetime],
+) -> tuple[bool, str, Sequence[Row[Any]]]:
+    """``query`` narrowed to the open rows (no cursor: a full answer) or to the rows changed
+    since the cursor; returns (full, the next cursor, rows)."""
+    start = cursor.decode(since) if since is not None else None
+    now = utcnow()  # taken before reading: what changes during the read comes again next time
+    condition = open_rows if start is None else changed >= start
+    return start is None, cursor.encode(now), session.execute(query.where(condition)).all()
 
 
 @router.get("/reservations", response_model=ReservationsAnswer)
 def reservations(kiosk_id: KioskId, session: Db, since: str | None = SINCE) -> ReservationsAnswer:
     """This kiosk's open reservations, or every one changed since the cursor."""
-    start = _since(since)
-    now = utcnow()
     query = (
         select(Reservation, Device, Borrower.key)
         .join(Device, Device.id == Reservation.device_id)
@@ -63,10 +75,13 @@ def reservations(kiosk_id: KioskId, session: Db, since: str | None = SINCE) -> R
         .where(Reservation.kiosk_id == kiosk_id)
         .order_by(Reservation.id)
     )
-    if start is None:
-        query = query.where(Reservation.status.in_(OPEN_RESERVATION_STATUSES))
-    else:
-        query = query.where(Reservation.updated_at >= start)
+    full, next_cursor, rows = _pull(
+        session,
+        query,
+        since,
+        open_rows=Reservation.status.in_(OPEN_RESERVATION_STATUSES),
+        changed=Reservation.updated_at,
+    )
     items = [
         ReservationOut(
             id=str(r.id),
@@ -82,17 +97,15 @@ def reservations(kiosk_id: KioskId, session: Db, since: str | None = SINCE) -> R
             expires_at=r.expires_at,
             loan_days=LOAN_DAYS,
         )
-        for r, d, key in session.execute(query).all()
+        for r, d, key in rows
     ]
-    return ReservationsAnswer(full=start is None, cursor=cursor.encode(now), items=items)
+    return ReservationsAnswer(full=full, cursor=next_cursor, items=items)
 
 
 @router.get("/loans", response_model=LoansAnswer)
 def loans(kiosk_id: KioskId, session: Db, since: str | None = SINCE) -> LoansAnswer:
     """Every open loan (a device may come back at any kiosk), or every one changed since."""
     del kiosk_id  # authenticated; the reference server has one site
-    start = _since(since)
-    now = utcnow()
     borrower = aliased(Borrower)
     query = (
         select(Loan, Device, borrower.key)
@@ -100,10 +113,9 @@ def loans(kiosk_id: KioskId, session: Db, since: str | None = SINCE) -> LoansAns
         .outerjoin(borrower, borrower.id == Loan.borrower_id)
         .order_by(Loan.id)
     )
-    if start is None:
-        query = query.where(Loan.returned_at.is_(None))
-    else:
-        query = query.where(Loan.updated_at >= start)
+    full, next_cursor, rows = _pull(
+        session, query, since, open_rows=Loan.returned_at.is_(None), changed=Loan.updated_at
+    )
     items = [
         LoanOut(
             id=loan.external_id or f"srv-{loan.id}",
@@ -117,9 +129,9 @@ def loans(kiosk_id: KioskId, session: Db, since: str | None = SINCE) -> LoansAns
             returned_at=loan.returned_at,
             reservation_id=str(loan.reservation_id) if loan.reservation_id else None,
         )
-        for loan, d, key in session.execute(query).all()
+        for loan, d, key in rows
     ]
-    return LoansAnswer(full=start is None, cursor=cursor.encode(now), items=items)
+    return LoansAnswer(full=full, cursor=next_cursor, items=items)
 
 
 @router.get("/staff", response_model=StaffAnswer)
