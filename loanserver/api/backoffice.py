@@ -31,7 +31,7 @@ NO_PEPPER = (
 )
 RACE_LOST = "the change conflicts with data stored meanwhile; retry"
 TOKEN_MAX = 200  # a real token is 43 characters; anything far longer is not one
-
+NO_STORE = "no-store"
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -42,9 +42,14 @@ _bearer = HTTPBearer(
 
 def require_admin(
     request: Request,
+    response: Response,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """401 unless the bearer token's SHA-256 is the configured one (constant-time)."""
+    """401 unless the bearer token's SHA-256 is the configured one (constant-time).
+
+    Answers let through are marked ``no-store``: they carry tokens, pickup codes and loans
+    that no proxy or browser cache should keep.
+    """
     expected: str | None = request.app.state.admin_token_sha256
     if expected is None:
         raise _unauthorized(BACK_OFFICE_OFF)
@@ -53,6 +58,7 @@ def require_admin(
     digest = token_hash(credentials.credentials)
     if not hmac.compare_digest(digest.encode("ascii"), expected.strip().lower().encode("ascii")):
         raise _unauthorized(UNKNOWN_TOKEN)
+    response.headers["Cache-Control"] = NO_STORE
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -206,7 +212,8 @@ def report(
             reports.to_csv(figures),
             media_type="text/csv; charset=utf-8",
             headers={
-                "Content-Disposition": f'attachment; filename="report-{figures["month"]}.csv"'
+                "Content-Disposition": f'attachment; filename="report-{figures["month"]}.csv"',
+                "Cache-Control": NO_STORE,  # a Response of its own: the dependency's is unused
             },
         )
     return figures

@@ -122,6 +122,7 @@ def test_a_kiosk_token_is_not_an_admin_token(api: TestClient) -> None:
 def test_the_whole_back_office_story(api: TestClient, engine: Engine) -> None:
     made = api.post(ADMIN + "/kiosks", json={"name": "Library 1"}, headers=AUTH)
     assert made.status_code == 201
+    assert made.headers["cache-control"] == "no-store"  # a secret: no cache may keep it
     token = made.json()["token"]
     assert len(token) >= 43 and token not in _every_value(engine)
     again = api.post(ADMIN + "/kiosks", json={"name": "Library 1"}, headers=AUTH)
@@ -392,6 +393,7 @@ def test_the_report_as_json_and_as_csv(api: TestClient, engine: Engine) -> None:
     as_csv = api.get(ADMIN + "/reports?month=2026-11&format=csv", headers=AUTH)
     assert as_csv.status_code == 200
     assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.headers["cache-control"] == answer.headers["cache-control"] == "no-store"
     assert "report-2026-11.csv" in as_csv.headers["content-disposition"]
     lines = as_csv.text.splitlines()
     assert lines[0].startswith("month,scope,kiosk,people_reached")
