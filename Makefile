@@ -8,9 +8,9 @@ STAMP  := $(VENV)/.installed
 # Debian packages the project needs at run or test time: the PC/SC service and the
 # vsmartcard virtual reader (eID tests, demo), and what pyscard needs to build (no wheel).
 APT_PACKAGES := pcscd vsmartcard-vpcd libpcsclite-dev swig
-# Tests only: Debian's PostgreSQL server binaries (initdb, pg_ctl, postgres), because the loan
-# server tests run on PostgreSQL too, in a throwaway cluster on a free port
-# (tests/support/pgcluster.py). `make run` (SQLite) never needs them.
+# Tests and benchmarks only: Debian's PostgreSQL server binaries (initdb, pg_ctl, postgres),
+# because the loan server tests and bench_server.py run on PostgreSQL too, in a throwaway
+# cluster on a free port (tests/support/pgcluster.py). `make run` (SQLite) never needs them.
 TEST_APT_PACKAGES := postgresql
 # On a Raspberry Pi the lgpio pin factory needs these to build its wheel.
 PI_APT_PACKAGES := swig liblgpio-dev
@@ -46,8 +46,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	@scripts/ensure-apt.sh $(TEST_APT_PACKAGES)
 	$(BIN)/python bench/bench_locker.py
 	$(BIN)/python bench/bench_core.py
+	$(BIN)/python bench/bench_server.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .benchmarks
