@@ -5,73 +5,29 @@ a national register number that never comes back: not in an answer (a 422 includ
 in the database, not in a log line.
 """
 
-from __future__ import annotations
-
-import logging
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from loanserver import db, keys
-from loanserver.api.app import create_app
-from loanserver.models import Base, Borrower, Command, Device, Kiosk, Loan, utcnow
-from tests.loanserver.report_data import NOVEMBER, build_month
-
-ADMIN = "/api/v1/admin"
-TOKEN = "back-office-test-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-NUMBER = "85.07.30-033.61"
-DIGITS = "85073003361"
-PEPPER = b"api-test-pepper"
-
-
-def _client(
-    engine: Engine, *, pepper: bytes | None = PEPPER, token: str | None = TOKEN
-) -> TestClient:
-    app = create_app(
-        engine, pepper=pepper, admin_token_sha256=keys.token_hash(token) if token else None
-    )
-    return TestClient(app, raise_server_exceptions=True)
-
-
-@pytest.fixture
-def api(engine: Engine) -> Iterator[TestClient]:
-    with _client(engine) as client:
-        yield client
-
-
-def _count(engine: Engine, model: type[Base]) -> int:
-    with Session(engine) as session:
-        return session.scalar(select(func.count()).select_from(model)) or 0
-
-
-def _every_value(engine: Engine) -> str:
-    """Every stored value of every table, as text (both databases)."""
-    with engine.connect() as conn:
-        return "\n".join(
-            repr(tuple(row))
-            for table in Base.metadata.sorted_tables
-            for row in conn.execute(table.select())
-        )
-
-
-def _cells(engine: Engine) -> set[str]:
-    """Every stored value, each as text."""
-    with engine.connect() as conn:
-        return {
-            str(value)
-            for table in Base.metadata.sorted_tables
-            for row in conn.execute(table.select())
-            for value in row
-        }
-
+from loanserver.models import Borrower, Command, Device, Kiosk, Loan, utcnow
+from tests.loanserver.backoffice_support import (
+    ADMIN,
+    AUTH,
+    DIGITS,
+    NUMBER,
+    PEPPER,
+    TOKEN,
+    admin_client,
+    cells,
+    count,
+    every_value,
+)
+from tests.loanserver.backoffice_support import api as api  # the fixture
 
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/kiosks", {"name": "K"}),
@@ -100,7 +56,7 @@ def test_every_route_needs_the_admin_token(tmp_path: Path) -> None:
     engine = db.make_engine(f"sqlite:///{tmp_path / 'door.db'}")
     db.migrate(engine)
     for headers, token_configured, detail in DOOR_CASES:
-        with _client(engine, token=TOKEN if token_configured else None) as client:
+        with admin_client(engine, token=TOKEN if token_configured else None) as client:
             for method, path, body in ROUTES:
                 answer = client.request(method, ADMIN + path, json=body, headers=headers)
                 assert answer.status_code == 401, (headers, path, answer.text)
@@ -109,7 +65,7 @@ def test_every_route_needs_the_admin_token(tmp_path: Path) -> None:
             # A malformed body does not get past the door either (no hint of the schema).
             bad = client.post(ADMIN + "/kiosks", json={"nom": 1}, headers=headers)
             assert bad.status_code == 401
-    assert _count(engine, Kiosk) == 0
+    assert count(engine, Kiosk) == 0
     engine.dispose()
 
 
@@ -124,7 +80,7 @@ def test_the_whole_back_office_story(api: TestClient, engine: Engine) -> None:
     assert made.status_code == 201
     assert made.headers["cache-control"] == "no-store"  # a secret: no cache may keep it
     token = made.json()["token"]
-    assert len(token) >= 43 and token not in _every_value(engine)
+    assert len(token) >= 43 and token not in every_value(engine)
     again = api.post(ADMIN + "/kiosks", json={"name": "Library 1"}, headers=AUTH)
     assert again.status_code == 409 and again.json() == {
         "detail": "a kiosk named 'Library 1' already exists"
@@ -203,11 +159,11 @@ def test_the_whole_back_office_story(api: TestClient, engine: Engine) -> None:
     )
     assert short_pin.status_code == 422 and "PIN" in short_pin.json()["detail"]
 
-    values = _every_value(engine)
+    values = every_value(engine)
     for secret in (token, "STAFF1", DIGITS, NUMBER):
         assert secret not in values
     # A 6-digit code or a PIN could occur by chance inside a hash: no cell may BE one.
-    assert {code, "4321", "2222"}.isdisjoint(_cells(engine))
+    assert {code, "4321", "2222"}.isdisjoint(cells(engine))
 
 
 def test_loans_lists_open_loans_and_the_overdue_ones(api: TestClient, engine: Engine) -> None:
@@ -231,90 +187,6 @@ def test_loans_lists_open_loans_and_the_overdue_ones(api: TestClient, engine: En
     overdue = api.get(ADMIN + "/loans?overdue=true", headers=AUTH).json()["items"]
     assert [r["asset_tag"] for r in overdue] == ["LT-1"]
     assert api.get(ADMIN + "/loans?overdue=maybe", headers=AUTH).status_code == 422
-
-
-BAD_NUMBER_BODIES: list[dict[str, Any]] = [
-    {"national_number": int(DIGITS)},  # a number, not a string
-    {"national_number": DIGITS, "code_only": True},  # both: the service refuses
-    {"national_number": DIGITS + "0" * 30},  # too long for the schema
-    {"national_number": "85.07.30-033.6"},  # 10 digits: the service refuses
-    {"national_number": DIGITS, "first_name": ""},  # another field is wrong
-    {"national_number": DIGITS, "nationalnumber": DIGITS},  # unknown field
-    {"national_number": DIGITS, "language": "de"},
-]
-
-
-def test_a_refused_national_number_is_never_echoed_nor_logged(
-    api: TestClient,
-    engine: Engine,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    for body in BAD_NUMBER_BODIES:
-        answer = api.post(ADMIN + "/borrowers", json=body, headers=AUTH)
-        assert answer.status_code == 422, body
-        assert answer.json()["detail"]  # says what is wrong ...
-        captured = capfd.readouterr()
-        for text in (answer.text, caplog.text, captured.out, captured.err):
-            for form in (DIGITS, "85.07.30", "033.6", DIGITS[:9]):
-                assert form not in text, body  # ... without the value
-    assert _count(engine, Borrower) == 0
-
-
-def test_a_validation_error_names_the_field(api: TestClient) -> None:
-    answer = api.post(ADMIN + "/borrowers", json={"national_number": 1}, headers=AUTH)
-    assert answer.json()["detail"][0]["loc"] == ["body", "national_number"]
-    answer = api.post(ADMIN + "/borrowers", json={"national_number": "1"}, headers=AUTH)
-    assert answer.json()["detail"] == "a national register number has 11 digits"
-
-
-def test_a_registered_number_is_nowhere_but_as_its_key(
-    api: TestClient,
-    engine: Engine,
-    database_url: str,
-    caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    answers = [
-        api.post(ADMIN + "/borrowers", json={"national_number": NUMBER}, headers=AUTH),
-        api.post(ADMIN + "/borrowers", json={"national_number": DIGITS}, headers=AUTH),
-        api.post(
-            ADMIN + "/staff",
-            json={"name": "A", "pin": "1234", "national_number": NUMBER},
-            headers=AUTH,
-        ),
-    ]
-    assert [a.status_code for a in answers] == [201, 409, 201]
-    captured = capfd.readouterr()
-    texts = [a.text for a in answers] + [
-        caplog.text,
-        captured.out,
-        captured.err,
-        _every_value(engine),
-    ]
-    for text in texts:
-        assert DIGITS not in text and NUMBER not in text
-    if database_url.startswith("sqlite:///"):
-        engine.dispose()  # everything written to the file
-        for file in Path(database_url.removeprefix("sqlite:///")).parent.glob("*.db*"):
-            assert DIGITS.encode() not in file.read_bytes()
-
-
-def test_without_a_pepper_a_number_is_503_and_code_only_still_works(engine: Engine) -> None:
-    with _client(engine, pepper=None) as client:
-        answer = client.post(ADMIN + "/borrowers", json={"national_number": NUMBER}, headers=AUTH)
-        assert answer.status_code == 503 and "--pepper-file" in answer.json()["detail"]
-        staff = client.post(
-            ADMIN + "/staff",
-            json={"name": "A", "pin": "1234", "national_number": NUMBER},
-            headers=AUTH,
-        )
-        assert staff.status_code == 503
-        assert _count(engine, Borrower) == 0
-        code_only = client.post(ADMIN + "/borrowers", json={"code_only": True}, headers=AUTH)
-        assert code_only.status_code == 201
 
 
 def test_commands_are_queued_for_the_kiosk(api: TestClient, engine: Engine) -> None:
@@ -370,41 +242,13 @@ def test_a_bad_command_is_422_and_nothing_queued(api: TestClient, engine: Engine
         answer = api.post(ADMIN + "/kiosks/K/commands", json=body, headers=AUTH)
         assert answer.status_code == 422, body
         assert message in str(answer.json()["detail"]), (body, answer.text)
-    assert _count(engine, Command) == 0
+    assert count(engine, Command) == 0
 
 
 def test_a_command_for_an_unknown_kiosk_is_refused(api: TestClient, engine: Engine) -> None:
     answer = api.post(ADMIN + "/kiosks/Nowhere/commands", json={"kind": "refresh"}, headers=AUTH)
     assert answer.status_code == 409 and answer.json() == {"detail": "unknown kiosk 'Nowhere'"}
-    assert _count(engine, Command) == 0
-
-
-def test_the_report_as_json_and_as_csv(api: TestClient, engine: Engine) -> None:
-    with db.session_factory(engine)() as session:
-        build_month(session)
-    answer = api.get(ADMIN + "/reports?month=2026-11", headers=AUTH)
-    assert answer.status_code == 200
-    figures = answer.json()
-    assert {k: figures[k] for k in NOVEMBER} == NOVEMBER
-    assert (figures["from"], figures["until"]) == (  # times with offset (docs/api.md)
-        "2026-11-01T00:00:00+00:00",
-        "2026-12-01T00:00:00+00:00",
-    )
-    as_csv = api.get(ADMIN + "/reports?month=2026-11&format=csv", headers=AUTH)
-    assert as_csv.status_code == 200
-    assert as_csv.headers["content-type"].startswith("text/csv")
-    assert as_csv.headers["cache-control"] == answer.headers["cache-control"] == "no-store"
-    assert "report-2026-11.csv" in as_csv.headers["content-disposition"]
-    lines = as_csv.text.splitlines()
-    assert lines[0].startswith("month,scope,kiosk,people_reached")
-    assert lines[-1] == "2026-11,total,,3,4,2,11.8,3,1"
-    assert len(lines) == 1 + 3 + 1  # header, Noord, Zuid, (server), total
-
-
-def test_a_bad_report_query_is_422(api: TestClient) -> None:
-    for query in ("month=2026-13", "month=november", "month=2026-011", "format=xml"):
-        answer = api.get(f"{ADMIN}/reports?{query}", headers=AUTH)
-        assert answer.status_code == 422 and answer.json()["detail"], query
+    assert count(engine, Command) == 0
 
 
 def test_unknown_fields_and_bad_types_are_refused_and_change_nothing(
@@ -421,56 +265,4 @@ def test_unknown_fields_and_bad_types_are_refused_and_change_nothing(
     for path, body in bad:
         answer = api.post(ADMIN + path, json=body, headers=AUTH)
         assert answer.status_code == 422, (path, answer.text)
-    assert _count(engine, Kiosk) == _count(engine, Device) == _count(engine, Borrower) == 0
-
-
-def test_the_report_counts_what_the_kiosks_sent(api: TestClient, engine: Engine) -> None:
-    """Set up through the back office, act through the kiosk API, read the report."""
-    token = api.post(ADMIN + "/kiosks", json={"name": "K"}, headers=AUTH).json()["token"]
-    api.post(ADMIN + "/devices", json={"asset_tag": "LT-1", "type": "laptop"}, headers=AUTH)
-    borrower = api.post(ADMIN + "/borrowers", json={"national_number": NUMBER}, headers=AUTH)
-    body = {"borrower_id": borrower.json()["id"], "asset_tag": "LT-1", "kiosk": "K"}
-    reservation = str(api.post(ADMIN + "/reservations", json=body, headers=AUTH).json()["id"])
-
-    def row(seq: int, what: str, occurred: str, **payload: Any) -> dict[str, Any]:
-        return {
-            "uuid": str(uuid.uuid4()),
-            "seq": seq,
-            "kind": what,
-            "occurred_at": f"2026-10-{occurred}+00:00",
-            "boot": 1,
-            "payload": payload,
-        }
-
-    rows = [
-        row(1, "load", "05T08:00:00", reservation_id=reservation, asset_tag="LT-1", compartment=1),
-        row(
-            2,
-            "pickup",
-            "05T10:00:00",
-            reservation_id=reservation,
-            asset_tag="LT-1",
-            borrower_key=keys.borrower_key(PEPPER, DIGITS),
-            loan_id="k-loan-1",
-            started_at="2026-10-05T10:00:00+00:00",
-            due_date="2026-10-19",
-        ),
-        row(3, "alarm_raised", "06T09:00:00", alarm_id="a-1", kind="jammed", compartment=2),
-        row(4, "return", "12T22:00:00", loan_id="k-loan-1", asset_tag="LT-1", unknown=False),
-        # A device the server never heard of: taken in, and a conflict alarm (raised when
-        # the server learns of it, so it counts in the month it arrived).
-        row(5, "return", "13T09:00:00", loan_id=None, asset_tag="LT-404", unknown=True),
-    ]
-    sent = api.post(
-        "/api/v1/kiosk/transactions",
-        json={"transactions": rows},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert sent.status_code == 200, sent.text
-
-    october = api.get(ADMIN + "/reports?month=2026-10", headers=AUTH).json()
-    assert (october["people_reached"], october["loans_started"], october["returns"]) == (1, 1, 1)
-    assert october["average_loan_days"] == 7.5
-    assert october["faults"] == [{"kiosk": "K", "alarms": 1, "conflicts": 0}]
-    now = api.get(ADMIN + "/reports", headers=AUTH).json()
-    assert now["faults"] == [{"kiosk": "K", "alarms": 0, "conflicts": 1}]
+    assert count(engine, Kiosk) == count(engine, Device) == count(engine, Borrower) == 0

@@ -1,16 +1,23 @@
-"""The monthly report on a real database (SQLite and PostgreSQL): every figure, every edge."""
+"""The monthly report on a real database (SQLite and PostgreSQL): every figure, every edge;
+the same through the back-office API, also of what a kiosk sent through the kiosk API.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from loanserver import db, reports, services
+from loanserver import db, keys, reports, services
+from tests.loanserver.backoffice_support import ADMIN, AUTH, DIGITS, NUMBER, PEPPER
+from tests.loanserver.backoffice_support import api as api  # the fixture
 from tests.loanserver.report_data import NOVEMBER, at, build_month
 
 
@@ -95,3 +102,83 @@ def test_csv_defuses_a_kiosk_name_a_spreadsheet_would_run(session: Session) -> N
     text = reports.to_csv(reports.report(session, "2026-11"))
     assert list(csv.reader(io.StringIO(text)))[1][2] == "'=HYPERLINK(1)"
     assert reports.report(session, "2026-11")["faults"][0]["kiosk"] == "=HYPERLINK(1)"
+
+
+def test_the_report_as_json_and_as_csv(api: TestClient, engine: Engine) -> None:
+    with db.session_factory(engine)() as session:
+        build_month(session)
+    answer = api.get(ADMIN + "/reports?month=2026-11", headers=AUTH)
+    assert answer.status_code == 200
+    figures = answer.json()
+    assert {k: figures[k] for k in NOVEMBER} == NOVEMBER
+    assert (figures["from"], figures["until"]) == (  # times with offset (docs/api.md)
+        "2026-11-01T00:00:00+00:00",
+        "2026-12-01T00:00:00+00:00",
+    )
+    as_csv = api.get(ADMIN + "/reports?month=2026-11&format=csv", headers=AUTH)
+    assert as_csv.status_code == 200
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.headers["cache-control"] == answer.headers["cache-control"] == "no-store"
+    assert "report-2026-11.csv" in as_csv.headers["content-disposition"]
+    lines = as_csv.text.splitlines()
+    assert lines[0].startswith("month,scope,kiosk,people_reached")
+    assert lines[-1] == "2026-11,total,,3,4,2,11.8,3,1"
+    assert len(lines) == 1 + 3 + 1  # header, Noord, Zuid, (server), total
+
+
+def test_a_bad_report_query_is_422(api: TestClient) -> None:
+    for query in ("month=2026-13", "month=november", "month=2026-011", "format=xml"):
+        answer = api.get(f"{ADMIN}/reports?{query}", headers=AUTH)
+        assert answer.status_code == 422 and answer.json()["detail"], query
+
+
+def test_the_report_counts_what_the_kiosks_sent(api: TestClient, engine: Engine) -> None:
+    """Set up through the back office, act through the kiosk API, read the report."""
+    token = api.post(ADMIN + "/kiosks", json={"name": "K"}, headers=AUTH).json()["token"]
+    api.post(ADMIN + "/devices", json={"asset_tag": "LT-1", "type": "laptop"}, headers=AUTH)
+    borrower = api.post(ADMIN + "/borrowers", json={"national_number": NUMBER}, headers=AUTH)
+    body = {"borrower_id": borrower.json()["id"], "asset_tag": "LT-1", "kiosk": "K"}
+    reservation = str(api.post(ADMIN + "/reservations", json=body, headers=AUTH).json()["id"])
+
+    def row(seq: int, what: str, occurred: str, **payload: Any) -> dict[str, Any]:
+        return {
+            "uuid": str(uuid.uuid4()),
+            "seq": seq,
+            "kind": what,
+            "occurred_at": f"2026-10-{occurred}+00:00",
+            "boot": 1,
+            "payload": payload,
+        }
+
+    rows = [
+        row(1, "load", "05T08:00:00", reservation_id=reservation, asset_tag="LT-1", compartment=1),
+        row(
+            2,
+            "pickup",
+            "05T10:00:00",
+            reservation_id=reservation,
+            asset_tag="LT-1",
+            borrower_key=keys.borrower_key(PEPPER, DIGITS),
+            loan_id="k-loan-1",
+            started_at="2026-10-05T10:00:00+00:00",
+            due_date="2026-10-19",
+        ),
+        row(3, "alarm_raised", "06T09:00:00", alarm_id="a-1", kind="jammed", compartment=2),
+        row(4, "return", "12T22:00:00", loan_id="k-loan-1", asset_tag="LT-1", unknown=False),
+        # A device the server never heard of: taken in, and a conflict alarm (raised when
+        # the server learns of it, so it counts in the month it arrived).
+        row(5, "return", "13T09:00:00", loan_id=None, asset_tag="LT-404", unknown=True),
+    ]
+    sent = api.post(
+        "/api/v1/kiosk/transactions",
+        json={"transactions": rows},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert sent.status_code == 200, sent.text
+
+    october = api.get(ADMIN + "/reports?month=2026-10", headers=AUTH).json()
+    assert (october["people_reached"], october["loans_started"], october["returns"]) == (1, 1, 1)
+    assert october["average_loan_days"] == 7.5
+    assert october["faults"] == [{"kiosk": "K", "alarms": 1, "conflicts": 0}]
+    now = api.get(ADMIN + "/reports", headers=AUTH).json()
+    assert now["faults"] == [{"kiosk": "K", "alarms": 0, "conflicts": 1}]
