@@ -26,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -38,6 +39,7 @@ START_TIMEOUT_S = 30  # pg_ctl -w -t: a cold start on a slow CI disk takes a few
 COMMAND_TIMEOUT_S = 60.0  # initdb, pg_ctl: every wait has a timeout
 CONNECT_TIMEOUT_S = 10  # psycopg connect_timeout (seconds, an integer for libpq)
 START_ATTEMPTS = 3  # a free port can be taken between choosing it and binding it
+WATCHDOG_POLL_S = 0.5
 SYSTEM_USER = "postgres"
 SUPERUSER = "postgres"
 # Server settings for a test cluster: speed over durability; no stray log files.
@@ -100,6 +102,7 @@ class PgCluster:
         self._counter = 0
         self._lock = threading.Lock()
         self._stopped = True
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def datadir(self) -> Path:
@@ -155,6 +158,7 @@ class PgCluster:
                 "local all all trust\nhost all all 127.0.0.1/32 trust\n"
             )
             self._start_on_a_free_port()
+            self._watchdog = _start_watchdog(self)
         except BaseException:
             self.stop()
             raise
@@ -205,6 +209,7 @@ class PgCluster:
         atexit.unregister(self.stop)
         if self.dir is None:
             return
+        watchdog, self._watchdog = self._watchdog, None
         pid_file = self.datadir / "postmaster.pid"
         if pid_file.exists():
             try:
@@ -214,6 +219,9 @@ class PgCluster:
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     os.kill(int(pid_file.read_text().split()[0]), signal.SIGQUIT)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if watchdog is not None:  # it sees the directory gone and ends; no need to wait
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                watchdog.wait(timeout=WATCHDOG_POLL_S * 4)
 
     def url(self, database: str = "postgres") -> str:
         """The SQLAlchemy URL of ``database`` on this cluster (TCP, trust auth)."""
@@ -255,6 +263,43 @@ class PgCluster:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+# Run by a separate process: when the test process dies without stop() (SIGKILL, or
+# SIGTERM from `timeout`, which skips atexit), stop the server and remove its directory.
+# It ends by itself once stop() removed the directory.
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+parent, poll = int(sys.argv[1]), float(sys.argv[2])
+tmpdir, owner, argv = sys.argv[3], sys.argv[4], sys.argv[5:]
+ids = {} if owner == "-" else dict(zip(("user", "group"), map(int, owner.split(":"))))
+while os.path.isdir(tmpdir):
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        extra = {"extra_groups": []} if ids else {}
+        subprocess.run(argv, cwd=tmpdir, capture_output=True, timeout=60, **ids, **extra)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        break
+    except PermissionError:
+        pass
+    time.sleep(poll)
+"""
+
+
+def _start_watchdog(cluster: PgCluster) -> subprocess.Popen[bytes]:
+    """A process that stops ``cluster`` if this process dies first (see ``_WATCHDOG``)."""
+    assert cluster.dir is not None
+    owner = "-" if cluster.run_as is None else f"{cluster.run_as.pw_uid}:{cluster.run_as.pw_gid}"
+    stop = [str(cluster.bindir / "pg_ctl"), "stop", "-D", str(cluster.datadir), "-m", "immediate"]
+    watch = [str(os.getpid()), str(WATCHDOG_POLL_S), str(cluster.dir), owner]
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, *watch, *stop],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a signal to the test's process group leaves it alive
+    )
 
 
 def free_port() -> int:
