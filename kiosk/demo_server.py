@@ -64,9 +64,9 @@ class LoanServerProcess:
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> LoanServerProcess:
-        """Migrate, start serving and wait for ``/health``; ServerError when it will not."""
+        """Start serving and wait for ``/health``; ServerError when it will not."""
         atexit.register(self.stop)
-        self._loanserver("migrate")  # before serving: a start never races a migration
+        # ``serve`` migrates before it answers /health; admin commands come after that.
         for attempt in range(1, START_ATTEMPTS + 1):
             self.port = free_port()
             self._spawn()

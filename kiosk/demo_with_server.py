@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
+from kiosk.core.model import ReservationStatus
 from kiosk.demo_server import LoanServerProcess, ServerError
 from kiosk.demo_synced import SyncedRunner, run_synced, service_link, set_up_story
 from kiosk.scenario_checks import StepFailed
@@ -27,7 +28,8 @@ from kiosk.scenario_format import PEPPER, Scenario, ScenarioError, Step, load_sc
 
 SERVER_STORY = Path(__file__).resolve().parent.parent / "config" / "demo-server-story.toml"
 SETUP_WORKERS = 4  # admin commands side by side: each is an interpreter start
-WATCHED = ("pickup", "return")  # after a step that sent one of these, show the server's loans
+WATCHED = ("pickup", "return")  # journal kinds the demo tells about as they reach the server
+OPEN_RESERVATIONS = (ReservationStatus.REQUESTED, ReservationStatus.LOADED)
 
 
 def say(text: str) -> None:
@@ -61,11 +63,13 @@ def show_loans(server: LoanServerProcess) -> None:
 
 
 class LoanWatcher:
-    """After each step: when a pickup or return reached the server, show its open loans."""
+    """After each step: say when a pickup or return reached the server, and show the
+    server's open loans once every reservation is out and once every device is back
+    (each ``loanserver admin`` call is an interpreter start: two, not one per event)."""
 
     def __init__(self, server: LoanServerProcess) -> None:
         self.server = server
-        self.seen = 0  # watched journal rows already shown
+        self.seen = 0  # watched journal rows already told
 
     def __call__(self, step: Step, runner: SyncedRunner) -> None:
         rows = [r for r in runner.store.journal_entries() if r.kind in WATCHED]
@@ -77,7 +81,11 @@ class LoanWatcher:
             f"   after step {step.number}: the {last.kind} of {last.payload.get('asset_tag')} "
             "reached the server"
         )
-        show_loans(self.server)
+        with runner.store.reading() as tx:  # the cache, just pulled from the server
+            waiting = tx.reservations(statuses=OPEN_RESERVATIONS)
+            out = tx.loans()
+        if (last.kind == "pickup" and not waiting) or (last.kind == "return" and not out):
+            show_loans(self.server)
 
 
 def play_with_server(path: str | Path = SERVER_STORY) -> int:

@@ -68,7 +68,8 @@ def test_the_server_part_plays_the_day_and_shows_what_the_server_says() -> None:
     assert "85073003328" not in out and "71010112345" not in out
     assert not re.search(r"[A-Za-z0-9_-]{40,}", out), "something like a token was printed"
     assert_gone(server_port(out))
-    assert took < 60, f"the server part took {took:.0f} s"
+    # ~23 s on an idle 2-core machine; the bound leaves room for a loaded CI runner.
+    assert took < 90, f"the server part took {took:.0f} s"
 
 
 def test_a_failing_story_exits_1_and_stops_the_server(tmp_path: Path) -> None:
