@@ -194,6 +194,8 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "load generator": "same machine, threads, new connection per request",
+        # Other work on the machine shifts every figure: note how busy it was.
+        "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
 
 
@@ -245,6 +247,8 @@ def main() -> None:
             ]
             results["drain"] = drain_rows
             table(f"draining a {rows}-row journal through the kiosk relay", drain_rows)
+    results["machine"]["load average at end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nload average at end: {results['machine']['load average at end']}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "server.json"
     out.write_text(json.dumps(results, indent=2))
