@@ -57,19 +57,17 @@ def test_status_and_now_against_the_server_then_with_the_server_down(
         uuids = journal_rows(store, 3)
     finally:
         store.close()
-    before = status(config)
-    assert before["backlog"] == len(uuids)
-    assert before["last_success"] is None and isinstance(before["oldest_unsent_age_s"], float)
     text = kiosk_cli("sync", "status", "--config", str(config))
-    assert text.returncode == 0 and text.stdout.startswith("backlog: 3 unsent row(s)")
-    assert "last success: never" in text.stdout
+    assert text.returncode == 0 and text.stdout.startswith("backlog: 3 unsent row(s) (oldest ")
+    assert "last success: never" in text.stdout and "last error: none" in text.stdout
 
     sent = kiosk_cli("sync", "now", "--config", str(config))
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.startswith("sent 3 row(s), 0 left; pulled 0 reservation(s)")
     assert set(uuids) <= {u for u, _ in server_rows(server.engine)}
     after = status(config)
-    assert after["backlog"] == 0 and after["last_success"] is not None
+    assert after["backlog"] == 0 and after["oldest_unsent_age_s"] is None
+    assert after["last_success"] is not None and after["last_error"] is None
 
     server.stop()
     store = open_store(tmp_path / "kiosk.db", SystemClock())

@@ -46,13 +46,13 @@ def check_all(data: Any) -> None:
             read(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(json_values)
 def test_arbitrary_json_never_escapes_as_another_error(data: Any) -> None:
     check_all(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(pages)
 def test_almost_right_pages_are_checked_in_every_field(data: dict[str, Any]) -> None:
     check_all(data)
