@@ -90,13 +90,19 @@ class RemoteFlow(FlowBase):
             self._remote_open(command, number)
         else:
             with self.tx() as tx:
-                if command.kind == "out_of_service":
-                    self.take_out_of_service(tx, number, f"remote: {command.reason}"[:200])
-                    detail = ""
-                else:
-                    back = self.put_back_in_service(tx, number, by=f"remote:{command.id}")
-                    detail = "" if back else "was not out of service"
+                detail = self._set_service(tx, command, number)
                 self.finish_command(tx, command, "done", detail)
+
+    def _set_service(self, tx: StoreTx, command: RemoteCommand, number: int) -> str:
+        """Out of / back in service by the staff paths; the result's detail."""
+        current = tx.compartment(number)
+        out = current is not None and current.status is CompartmentStatus.OUT_OF_SERVICE
+        if command.kind == "out_of_service":
+            note = f"remote: {command.reason}" if command.reason else "remote"
+            self.take_out_of_service(tx, number, note[:200])
+            return "was out of service already" if out else ""
+        self.put_back_in_service(tx, number, by=f"remote:{command.id}")
+        return "" if out else "was not out of service"
 
     def finish_command(
         self, tx: StoreTx, command: RemoteCommand, result: str, detail: str = ""
