@@ -144,98 +144,92 @@ def test_other_kinds_are_stored_only(world: World) -> None:
 
 
 # -- physical facts win --------------------------------------------------------------------------
-def test_pickup_of_a_cancelled_reservation_still_records_the_loan(world: World) -> None:
+@pytest.fixture
+def big_world(engine: Engine) -> Iterator[World]:
+    with open_world(engine, devices=6) as world:
+        yield world
+
+
+def _conflict(world: World, *rows: dict[str, Any]) -> str:
+    """Send ``rows`` (answered 200, all accepted); returns the one conflict they raised."""
+    before = len(world.conflicts())
+    assert world.send(*rows)["accepted"] == [row["uuid"] for row in rows]
+    details = world.conflicts()
+    assert len(details) == before + 1, details[before:]
+    assert "\n" not in details[-1] and len(details[-1]) <= 500
+    return details[-1]
+
+
+def test_pickup_conflicts_still_record_the_loan(big_world: World) -> None:
+    world = big_world
+    # A reservation cancelled meanwhile: the device is with that person all the same.
     world.cancel("LT-1")
-    world.send(pickup(world, "LT-1"))
+    detail = _conflict(world, pickup(world, "LT-1"))
+    assert "reservation" in detail and "was cancelled" in detail and "loan recorded" in detail
     assert _reservation(world, "LT-1").status == "cancelled"
-    [loan] = _loans(world)
-    assert loan.borrower_id == world.borrower_id  # the device is with that person
     assert _device(world, "LT-1") == "on_loan"
-    [detail] = world.conflicts()
-    assert "cancelled" in detail and "loan recorded" in detail
-
-
-def test_pickup_with_a_reservation_id_of_the_wrong_type(world: World) -> None:
-    world.send(pickup(world, "LT-1", reservation_id="abc"))
-    [loan] = _loans(world)
-    assert loan.reservation_id is None and _device(world, "LT-1") == "on_loan"
-    [detail] = world.conflicts()
-    assert "unknown reservation 'abc'" in detail
-
-
-def test_pickup_with_garbage_everywhere_is_200_with_an_alarm(world: World) -> None:
-    row = pickup(
+    assert _loans(world)[-1].borrower_id == world.borrower_id
+    # A reservation id of the wrong type is an unknown reservation.
+    assert "unknown reservation 'abc'" in _conflict(
+        world, pickup(world, "LT-2", reservation_id="abc")
+    )
+    assert _loans(world)[-1].reservation_id is None and _device(world, "LT-2") == "on_loan"
+    # Another device than the reserved one left the cabinet.
+    other = pickup(world, "LT-4", reservation_id=str(world.reservations["LT-3"]))
+    assert "not the device of reservation" in _conflict(world, other)
+    assert _reservation(world, "LT-3").status == "requested"
+    assert _device(world, "LT-4") == "on_loan"
+    # The same loan id again under a new uuid: no second loan.
+    loans = len(_loans(world))
+    again = pickup(world, "LT-1", loan_id=other["payload"]["loan_id"])
+    assert "already recorded" in _conflict(world, again)
+    assert len(_loans(world)) == loans
+    # Garbage in every field: stored, alarmed, no loan (no device known).
+    garbage = pickup(
         world,
-        "LT-1",
+        "LT-5",
         reservation_id=[1],
         asset_tag=5,
         loan_id={"x": 1},
         started_at=3,
         due_date="never",
         compartment="x" * 100,
-        borrower_key=None,
     )
-    world.send(row)
-    assert _loans(world) == []
-    [detail] = world.conflicts()
-    assert "\n" not in detail and len(detail) <= 500
+    assert "asset tag 5 unusable" in _conflict(world, garbage)
+    assert len(_loans(world)) == loans
+    assert not any(BORROWER_KEY in detail for detail in world.conflicts())
 
 
-def test_pickup_of_another_device_than_reserved(world: World) -> None:
-    world.send(pickup(world, "LT-2", reservation_id=str(world.reservations["LT-1"])))
-    assert _reservation(world, "LT-1").status == "requested"  # not what was picked up
-    [loan] = _loans(world)
-    assert _device(world, "LT-2") == "on_loan" and loan.reservation_id is None
-    assert "not the device of reservation" in world.conflicts()[0]
-
-
-def test_pickup_repeated_under_a_new_uuid_makes_no_second_loan(world: World) -> None:
+def test_return_conflicts_still_take_the_device_in(big_world: World) -> None:
+    world = big_world
+    assert "unknown asset tag 'XX-999'" in _conflict(
+        world, give_back(world, "XX-999", None, unknown=True, borrower_key=BORROWER_KEY)
+    )
     row = pickup(world, "LT-1")
-    world.send(row)
-    world.send(pickup(world, "LT-1", loan_id=row["payload"]["loan_id"]))
-    assert len(_loans(world)) == 1
-    assert "already recorded" in world.conflicts()[0]
-
-
-def test_return_of_an_unknown_device_raises_a_conflict(world: World) -> None:
-    world.send(give_back(world, "XX-999", None, unknown=True))
-    [detail] = world.conflicts()
-    assert "unknown asset tag 'XX-999'" in detail
-
-
-def test_return_of_a_loan_already_closed(world: World) -> None:
-    row = pickup(world, "LT-1")
-    world.send(row)
-    world.send(give_back(world, "LT-1", row["payload"]["loan_id"]))
+    world.send(row, give_back(world, "LT-1", row["payload"]["loan_id"]))
     first_return = _loans(world)[0].returned_at
-    world.send(give_back(world, "LT-1", row["payload"]["loan_id"]))
+    assert "already returned" in _conflict(
+        world, give_back(world, "LT-1", row["payload"]["loan_id"])
+    )
     assert _loans(world)[0].returned_at == first_return
     assert _device(world, "LT-1") == "to_check"
-    assert "already returned" in world.conflicts()[0]
-
-
-def test_return_of_a_device_never_lent(world: World) -> None:
-    world.send(give_back(world, "LT-3", None))
+    assert "had no open loan" in _conflict(world, give_back(world, "LT-3", None))
     assert _device(world, "LT-3") == "to_check"  # it is in the cabinet now
-    assert "had no open loan" in world.conflicts()[0]
+    assert not any(BORROWER_KEY in detail for detail in world.conflicts())
 
 
-def test_load_of_a_cancelled_reservation(world: World) -> None:
+def test_load_conflicts_still_mark_the_device_loaded(big_world: World) -> None:
+    world = big_world
     world.cancel("LT-1")
-    world.send(staff_job(world, "load", "LT-1"))
+    assert "was cancelled" in _conflict(world, staff_job(world, "load", "LT-1"))
     assert _reservation(world, "LT-1").status == "cancelled"
-    assert _device(world, "LT-1") == "loaded"  # it is in a compartment, staff take it out
-    assert "was cancelled" in world.conflicts()[0]
-
-
-def test_load_for_another_kiosks_reservation(world: World) -> None:
+    assert _device(world, "LT-1") == "loaded"  # it is in a compartment: staff take it out
     with world.session() as session:
-        reservation = session.get(Reservation, world.reservations["LT-1"])
+        reservation = session.get(Reservation, world.reservations["LT-2"])
         assert reservation is not None
         reservation.kiosk_id = world.kiosk_id + 1  # kiosk-2
         session.commit()
-    world.send(staff_job(world, "load", "LT-1"))
-    assert "for another kiosk" in world.conflicts()[0]
+    assert "for another kiosk" in _conflict(world, staff_job(world, "load", "LT-2"))
 
 
 UNUSABLE: list[tuple[str, dict[str, Any], str]] = [
@@ -255,13 +249,6 @@ def test_rows_with_unusable_values_are_stored_and_alarmed(world: World) -> None:
     assert len(details) == len(UNUSABLE)
     for (kind, _, expected), row, detail in zip(UNUSABLE, rows, details, strict=True):
         assert detail.startswith(f"{kind} #{row['seq']}:") and expected in detail, detail
-
-
-def test_conflict_details_never_carry_the_borrower_key(world: World) -> None:
-    world.cancel("LT-1")
-    world.send(pickup(world, "LT-1"), give_back(world, "NOPE", None, borrower_key=BORROWER_KEY))
-    details = world.conflicts()
-    assert len(details) == 2 and not any(BORROWER_KEY in d for d in details)
 
 
 def test_a_remote_command_acknowledged_twice_keeps_the_first_result(world: World) -> None:

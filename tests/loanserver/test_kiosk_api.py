@@ -230,13 +230,6 @@ def test_a_repeated_batch_is_acknowledged_and_applied_once(world: World) -> None
     assert world.conflicts() == []
 
 
-def test_a_uuid_twice_in_one_batch_is_stored_once(world: World) -> None:
-    row = pickup(world, "LT-1")
-    answer = world.send(row, row)
-    assert answer == {"accepted": [row["uuid"]], "duplicates": []}
-    assert world.count(Loan) == 1
-
-
 def test_the_same_batch_posted_twice_at_once_is_stored_once(engine: Engine) -> None:
     """Two copies of a batch race over real HTTP: every uuid stored once, loans once."""
     with LiveServer(engine) as server:
@@ -307,7 +300,7 @@ BEAT: dict[str, Any] = {
 def test_a_heartbeat_is_stored_and_answers_pending_commands_until_acked(world: World) -> None:
     first = _command(world, kind="open", compartment=3, reason="resident on phone")
     second = _command(world, kind="refresh")
-    _command(world, "kiosk-2", kind="refresh")  # another kiosk's: never shown here
+    theirs = _command(world, "kiosk-2", kind="refresh")  # another kiosk's: never shown here
     answer = world.client.post(KIOSK + "/heartbeat", headers=world.auth, json=BEAT)
     assert answer.status_code == 200
     body = answer.json()
@@ -325,12 +318,16 @@ def test_a_heartbeat_is_stored_and_answers_pending_commands_until_acked(world: W
     # Not acknowledged yet: delivered again.
     again = world.client.post(KIOSK + "/heartbeat", headers=world.auth, json={}).json()
     assert [c["id"] for c in again["commands"]] == [first, second]
-    ack = {"acked_commands": [{"id": first, "result": "done", "detail": ""}]}
-    after = world.client.post(KIOSK + "/heartbeat", headers=world.auth, json=ack).json()
-    assert [c["id"] for c in after["commands"]] == [second]
+    acks = [{"id": first, "result": "done", "detail": ""}, {"id": theirs, "result": "done"}]
+    after = world.client.post(
+        KIOSK + "/heartbeat", headers=world.auth, json={"acked_commands": acks}
+    )
+    assert [c["id"] for c in after.json()["commands"]] == [second]
     with world.session() as session:
         done = session.get(Command, first)
         assert done is not None and done.result == "done" and done.done_at is not None
+        # A kiosk cannot acknowledge another kiosk's command.
+        assert session.get(Command, theirs).done_at is None  # type: ignore[union-attr]
 
 
 def test_a_remote_command_transaction_acknowledges_too(world: World) -> None:
@@ -366,14 +363,6 @@ def test_a_row_without_wall_time_is_stored_and_applied_at_receipt(world: World) 
         assert loan.returned_at is not None and loan.returned_at >= before
         stored = session.scalars(select(Transaction).where(Transaction.uuid == back["uuid"])).one()
         assert stored.occurred_at is None
-
-
-def test_a_heartbeat_cannot_acknowledge_another_kiosks_command(world: World) -> None:
-    theirs = _command(world, "kiosk-2", kind="refresh")
-    ack = {"acked_commands": [{"id": theirs, "result": "done", "detail": ""}]}
-    assert world.client.post(KIOSK + "/heartbeat", headers=world.auth, json=ack).status_code == 200
-    with world.session() as session:
-        assert session.get(Command, theirs).done_at is None  # type: ignore[union-attr]
 
 
 BAD_BEATS: list[dict[str, Any]] = [
@@ -432,7 +421,10 @@ def test_the_access_log_is_one_json_line_without_secrets(
     assert "q123" not in text  # no query string
 
 
-def test_uuids_are_answered_as_the_kiosk_spelled_them(world: World) -> None:
+def test_a_uuid_is_stored_once_and_answered_as_the_kiosk_spelled_it(world: World) -> None:
+    row = pickup(world, "LT-1")
+    assert world.send(row, row) == {"accepted": [row["uuid"]], "duplicates": []}
+    assert world.count(Loan) == 1 and world.count(Transaction) == 1
     spelled = str(uuid.uuid4()).upper()
     row = world.row("kiosk_started", {}, uuid=spelled)
     assert world.send(row) == {"accepted": [spelled], "duplicates": []}
