@@ -21,20 +21,18 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from hardware.locker.layout import CompartmentSpec, OpenTiming, PollTiming
 from hardware.locker.simulated import SimulatedLocker
 from kiosk import bootstrap
 from kiosk.core.clock import ManualClock
 from kiosk.core.engine import KioskCore
 from kiosk.core.model import TxKind
-from kiosk.settings import DEMO_CONFIG, load_settings
-from kiosk.settings_core import StoreSettings
 from kiosk.settings_sync import SyncSettings
 from kiosk.store import SqlStore, open_store
 from kiosk.sync.service import SyncService
 from loanserver import db
 from loanserver.db import session_factory
 from loanserver.models import Transaction
+from tests.integration.test_core_bootstrap import settings_for
 from tests.support.live_server import LiveServer
 
 KIOSK = "kiosk-1"
@@ -148,18 +146,8 @@ class Kiosk:
 
 @pytest.fixture
 def kiosk(tmp_path: Path, clock: ManualClock, store: SqlStore) -> Iterator[Kiosk]:
-    """Four compartments with door and item sensors; the core started and settled."""
-    base = load_settings(DEMO_CONFIG)
-    cabinet = dataclasses.replace(
-        base.locker,
-        driver="simulated",
-        compartments=tuple(CompartmentSpec(n, item_sensor=True) for n in range(1, 5)),
-        open_timing=OpenTiming(watch_s=0.3, cooldown_s=0.0, check_interval_s=0.01),
-        poll=PollTiming(interval_s=0.02, stable_reads=1),
-    )
-    settings = dataclasses.replace(
-        base, locker=cabinet, store=StoreSettings(str(tmp_path / "kiosk.db"))
-    )
+    """Three compartments with door and item sensors; the core started and settled."""
+    settings = settings_for(tmp_path / "kiosk.db")
     with ExitStack() as stack:
         locker = bootstrap.start_locker(settings.locker, stack)
         assert isinstance(locker, SimulatedLocker)

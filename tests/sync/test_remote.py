@@ -136,7 +136,7 @@ def test_service_commands_refusals_and_refresh_are_journalled_and_reported(
     assert third.note == "remote: broken hinge"
     assert rows(store, TxKind.OUT_OF_SERVICE)[-1]["compartment"] == 3
     back = command(server, "back_in_service", 3)
-    noop = command(server, "back_in_service", 4)  # it never was out of service
+    noop = command(server, "back_in_service", 1)  # it never was out of service
     service.heartbeat.beat()
     assert kiosk.core.settle(WAIT_S)
     assert compartment(store, 3).status is CompartmentStatus.EMPTY
@@ -147,7 +147,7 @@ def test_service_commands_refusals_and_refresh_are_journalled_and_reported(
     assert server_result(server, missing) == ("refused", "no compartment 99")
     assert server_result(server, back) == ("done", None)
     assert server_result(server, noop) == ("done", "was not out of service")
-    assert compartment(store, 4).status is CompartmentStatus.EMPTY
+    assert compartment(store, 1).status is CompartmentStatus.EMPTY
 
 
 def test_an_opening_cut_by_a_restart_is_reported_failed_never_run_again(
