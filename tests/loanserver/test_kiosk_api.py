@@ -18,9 +18,9 @@ import requests
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from loanserver import db
+from loanserver import apply, db
 from loanserver.api.app import create_app
-from loanserver.models import Command, Heartbeat, Kiosk, Loan, Staff, Transaction
+from loanserver.models import Command, Device, Heartbeat, Kiosk, Loan, Staff, Transaction
 from tests.loanserver.kiosk_support import (
     BORROWER_KEY,
     TX_PATH,
@@ -430,3 +430,31 @@ def test_a_uuid_is_stored_once_and_answered_as_the_kiosk_spelled_it(world: World
     assert world.send(row) == {"accepted": [spelled], "duplicates": []}
     lower = world.row("kiosk_started", {}, uuid=spelled.lower())
     assert world.send(lower) == {"accepted": [], "duplicates": [spelled.lower()]}
+
+
+def test_a_batch_that_fails_midway_keeps_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server fault while applying: 5xx, and nothing of the batch is kept (sent again)."""
+    real_apply = apply.apply
+
+    def failing(session: Any, kiosk_id: int, row: Transaction) -> None:
+        if row.kind == "return":
+            raise RuntimeError("simulated fault after the pickup was applied")
+        real_apply(session, kiosk_id, row)
+
+    monkeypatch.setattr(apply, "apply", failing)
+    rows = [pickup(world, "LT-1"), world.row("return", {"asset_tag": "LT-1"})]
+    with TestClient(create_app(world.engine), raise_server_exceptions=False) as client:
+        answer = client.post(TX_PATH, headers=world.auth, json={"transactions": rows})
+    assert answer.status_code == 500
+    assert world.count(Transaction) == 0 and world.count(Loan) == 0
+    assert _device_status(world, "LT-1") == "reserved"
+    monkeypatch.setattr(apply, "apply", real_apply)
+    assert world.send(*rows)["accepted"] == [r["uuid"] for r in rows]  # the retry goes through
+    assert world.count(Loan) == 1
+
+
+def _device_status(world: World, tag: str) -> str:
+    with world.session() as session:
+        return session.scalars(select(Device.status).where(Device.asset_tag == tag)).one()
