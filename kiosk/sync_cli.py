@@ -87,6 +87,7 @@ def status_command(args: argparse.Namespace) -> int:
             "last_success": _iso(state.last_success),
             "last_error": state.last_error or None,
             "last_error_at": _iso(state.last_error_at),
+            "failing": state.failing,
         }
         print(json.dumps(body, indent=2))
         return EXIT_OK
@@ -95,6 +96,10 @@ def status_command(args: argparse.Namespace) -> int:
     print(f"last success: {_local(state.last_success)}")
     error = f"{_local(state.last_error_at)}: {state.last_error}" if state.last_error else "none"
     print(f"last error: {error}")
+    if state.failing:
+        print("server: unreachable (the last attempt failed)")
+    else:
+        print("server: " + ("ok" if state.last_success else "not contacted yet"))
     return EXIT_OK
 
 

@@ -28,6 +28,13 @@ class SyncStatus:
     last_error: str
     last_error_at: dt.datetime | None
 
+    @property
+    def failing(self) -> bool:
+        """True when the last attempt failed (the error is newer than the last success)."""
+        if self.last_error_at is None:
+            return False
+        return self.last_success is None or self.last_error_at >= self.last_success
+
 
 def record(store: Store, clock: Clock, error: str) -> None:
     """Note the outcome of a cycle that asked the server something (``error`` "" = fine)."""

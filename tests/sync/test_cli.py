@@ -60,6 +60,7 @@ def test_status_and_now_against_the_server_then_with_the_server_down(
     text = kiosk_cli("sync", "status", "--config", str(config))
     assert text.returncode == 0 and text.stdout.startswith("backlog: 3 unsent row(s) (oldest ")
     assert "last success: never" in text.stdout and "last error: none" in text.stdout
+    assert text.stdout.rstrip().endswith("server: not contacted yet")
 
     sent = kiosk_cli("sync", "now", "--config", str(config))
     assert sent.returncode == 0, sent.stderr
@@ -68,6 +69,7 @@ def test_status_and_now_against_the_server_then_with_the_server_down(
     after = status(config)
     assert after["backlog"] == 0 and after["oldest_unsent_age_s"] is None
     assert after["last_success"] is not None and after["last_error"] is None
+    assert after["failing"] is False
 
     server.stop()
     store = open_store(tmp_path / "kiosk.db", SystemClock())
@@ -83,6 +85,7 @@ def test_status_and_now_against_the_server_then_with_the_server_down(
     assert server.token not in down.stderr + down.stdout
     failed = status(config)
     assert failed["backlog"] == 2 and "Connection refused" in str(failed["last_error"])
+    assert failed["failing"] is True and failed["last_success"] == after["last_success"]
 
 
 def test_now_without_a_server_configured_is_a_usage_error(tmp_path: Path) -> None:
