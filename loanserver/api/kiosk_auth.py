@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -35,10 +35,14 @@ def unauthorized() -> HTTPException:
 
 def current_kiosk(
     request: Request,
+    response: Response,
     session: Annotated[Session, Depends(db_session)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> int:
-    """The id of the calling kiosk; records when it was last seen (own short transaction)."""
+    """The id of the calling kiosk; records when it was last seen (own short transaction).
+
+    Answers are marked ``no-store``: they carry borrower keys and code hashes.
+    """
     if credentials is None or not 0 < len(credentials.credentials) <= TOKEN_MAX:
         raise unauthorized()
     digest = token_hash(credentials.credentials)
@@ -46,6 +50,7 @@ def current_kiosk(
     if kiosk_id is None:
         raise unauthorized()
     request.state.kiosk_id = kiosk_id
+    response.headers["Cache-Control"] = "no-store"
     session.execute(update(Kiosk).where(Kiosk.id == kiosk_id).values(last_seen_at=utcnow()))
     session.commit()
     return kiosk_id

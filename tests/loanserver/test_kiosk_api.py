@@ -77,7 +77,9 @@ def test_every_authenticated_call_updates_last_seen(world: World) -> None:
 # -- pulls ------------------------------------------------------------------------------------
 def test_full_pull_lists_this_kiosks_open_reservations(world: World) -> None:
     world.cancel("LT-3")
-    answer = world.client.get(KIOSK + "/reservations", headers=world.auth).json()
+    reply = world.client.get(KIOSK + "/reservations", headers=world.auth)
+    assert reply.headers["Cache-Control"] == "no-store"  # keys and code hashes inside
+    answer = reply.json()
     assert answer["full"] is True and answer["cursor"]
     items = {item["asset_tag"]: item for item in answer["items"]}
     assert set(items) == {"LT-1", "LT-2"}  # LT-3 was cancelled
