@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 
 from kiosk.settings import ConfigError
 from kiosk.settings_sync import SyncSettings
@@ -25,6 +27,8 @@ log = logging.getLogger("kiosk.sync")
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 MAX_BODY = 32 * 1024 * 1024  # an answer larger than this is refused (a broken proxy ...)
+CHUNK = 64 * 1024
+TOTAL_READS = 3  # a whole answer may take connect + this many read timeouts, no more
 
 
 class ServerUnavailable(Exception):
@@ -97,31 +101,22 @@ class SyncClient:
     ) -> dict[str, Any]:
         what = f"{method} {path}"
         try:
-            response = self._session.request(
-                method,
-                self.base + path,
-                params=params,
-                json=body,
-                timeout=self._timeout,
-                verify=self._verify,
-                allow_redirects=False,
-            )
-            status, content = response.status_code, response.content
-        except requests.Timeout:
+            status, content = self._exchange(method, path, params, body)
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             raise ServerUnavailable(f"{what}: no answer within the timeout") from None
         except requests.exceptions.SSLError as exc:
             raise ServerUnavailable(f"{what}: TLS failed: {_short(exc)}") from None
         except requests.ConnectionError as exc:
             raise ServerUnavailable(f"{what}: cannot connect: {_cause(exc)}") from None
-        except (requests.RequestException, OSError) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             # urllib3 read errors (a cut connection mid-body) surface as these.
             raise ServerUnavailable(f"{what}: {type(exc).__name__}: {_short(exc)}") from None
+        except _TooMuch as exc:
+            raise ServerUnavailable(f"{what}: {exc}") from None
         if status == 401:
             raise ServerUnavailable(f"{what}: 401: the server does not know this kiosk's token")
         if status != 200:
             raise ServerUnavailable(f"{what}: HTTP {status}{_detail(content)}")
-        if len(content) > MAX_BODY:
-            raise ServerUnavailable(f"{what}: the answer is larger than {MAX_BODY} bytes")
         try:
             data = json.loads(content)
         except ValueError:
@@ -129,6 +124,40 @@ class SyncClient:
         if not isinstance(data, dict):
             raise ServerUnavailable(f"{what}: the answer is not a JSON object")
         return data
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        body: dict[str, Any] | None,
+    ) -> tuple[int, bytes]:
+        """Status and body, read in chunks: bounded in size and in total time."""
+        deadline = time.monotonic() + self._timeout[0] + TOTAL_READS * self._timeout[1]
+        with self._session.request(
+            method,
+            self.base + path,
+            params=params,
+            json=body,
+            timeout=self._timeout,
+            verify=self._verify,
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := response.raw.read1(CHUNK, decode_content=True):  # what has arrived
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise _TooMuch(f"the answer is larger than {MAX_BODY} bytes")
+                if time.monotonic() > deadline:  # a server dripping bytes slowly
+                    raise _TooMuch("the answer took too long to arrive")
+                chunks.append(chunk)
+            return response.status_code, b"".join(chunks)
+
+
+class _TooMuch(Exception):
+    """An answer too large or too slow (turned into ServerUnavailable)."""
 
 
 def _short(exc: BaseException) -> str:
@@ -148,4 +177,4 @@ def _detail(content: bytes) -> str:
         detail = json.loads(content).get("detail")
     except (ValueError, AttributeError):
         return ""
-    return f": {_short(ValueError(detail))}" if isinstance(detail, str) else ""
+    return f": {' '.join(detail.split())[:200]}" if isinstance(detail, str) else ""

@@ -80,6 +80,16 @@ class Handler(BaseHTTPRequestHandler):
             self._json({"detail": "database is locked"}, 500)
         elif mode == "401":
             self._json({"detail": "unknown kiosk token"}, 401)
+        elif mode == "drip":  # headers at once, then a byte now and then
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.1)
+        elif mode == "huge":
+            self._send(200, b"[" + b"0," * 5000 + b"0]")
         elif mode == "sleep":
             time.sleep(1.5)
             self._json({})
@@ -189,3 +199,22 @@ def test_a_missing_or_empty_token_file_is_a_clear_configuration_error(tmp_path: 
     (tmp_path / "empty").write_text("\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="one line"):
         SyncClient(sync_settings("http://127.0.0.1:9", tmp_path / "empty"))
+
+
+def test_a_dripping_or_huge_answer_is_cut_off(bad, store, monkeypatch) -> None:
+    from kiosk.sync import client as client_module
+
+    server, token = bad
+    settings = sync_settings(
+        f"http://127.0.0.1:{server.server_port}", token, connect_timeout_s=0.2, read_timeout_s=0.3
+    )
+    client = SyncClient(settings)
+    server.mode = "drip"  # every read within the timeout, the whole far beyond it
+    started = time.monotonic()
+    with pytest.raises(ServerUnavailable, match="took too long"):
+        client.get("/staff")
+    assert time.monotonic() - started < 2.0
+    monkeypatch.setattr(client_module, "MAX_BODY", 1000)
+    server.mode = "huge"
+    with pytest.raises(ServerUnavailable, match="larger than 1000 bytes"):
+        client.get("/staff")
