@@ -9,6 +9,7 @@ overtakes an earlier one. The retry timing (backoff) is the caller's (``service`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kiosk.core.clock import Clock
@@ -34,13 +35,22 @@ def backlog(store: Store) -> bool:
     return bool(store.journal_entries(unsent_only=True, limit=1))
 
 
-def relay(store: Store, client: SyncClient, clock: Clock, batch_size: int) -> RelayResult:
+def relay(
+    store: Store,
+    client: SyncClient,
+    clock: Clock,
+    batch_size: int,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> RelayResult:
     """Send every unsent row, oldest first; raises ``ServerUnavailable`` at the first failure.
 
-    Rows the server acknowledged before the failure stay marked sent.
+    Rows the server acknowledged before the failure stay marked sent. ``keep_going`` is
+    asked before each batch (a stopping service ends a long backlog between batches).
     """
     sent = batches = 0
     for _ in range(MAX_BATCHES):
+        if not keep_going():
+            break
         rows = store.journal_entries(unsent_only=True, limit=batch_size)
         if not rows:
             break

@@ -195,7 +195,8 @@ class SyncService:
         try:
             if backlog(self.store):
                 result.network = True
-                result.sent = relay(self.store, self.client, self.clock, self._batch()).sent
+                batch = self.settings.batch_size
+                result.sent = relay(self.store, self.client, self.clock, batch, self._running).sent
                 result.steps.append("relay")
             if force or self._pull_wanted or now >= self._next_pull:
                 result.network = True
@@ -216,8 +217,8 @@ class SyncService:
             status.record(self.store, self.clock, result.error)
         return result
 
-    def _batch(self) -> int:
-        return self.settings.batch_size
+    def _running(self) -> bool:
+        return not self._stop.is_set()
 
     def _pull(self) -> PullResult:
         pulled = self.puller.pull()

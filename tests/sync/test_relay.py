@@ -174,3 +174,27 @@ def test_an_outage_counts_from_the_last_success_across_a_restart(
     (event,) = posted
     assert isinstance(event, ServerStatus) and not event.reachable
     assert event.down_for_s == 130.0
+
+
+def test_stopping_during_a_long_backlog_ends_between_batches(server, sync, tmp_path) -> None:
+    from kiosk.store import open_store
+
+    real = open_store(tmp_path / "long.db", SystemClock())
+    journal_rows(real, 600)
+    small = sync.__class__(**{**sync.__dict__, "batch_size": 2})  # 300 requests to drain
+    service = service_for(small, real, SystemClock())  # type: ignore[arg-type]
+    try:
+        service.start()
+        deadline = time.monotonic() + 5
+        while len(unsent(real)) == 600 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = time.monotonic()
+        service.stop(timeout=5)
+        assert time.monotonic() - started < 1.0
+        left = unsent(real)
+        assert 0 < len(left) < 600  # stopped part-way, between two batches
+        sent = [u for u, _ in server_rows(server.engine)]
+        kept = [e.uuid for e in real.journal_entries()]
+        assert sent == kept[: len(sent)] and left == kept[len(sent) :]  # a clean cut, in order
+    finally:
+        real.close()
