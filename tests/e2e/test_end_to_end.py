@@ -9,8 +9,9 @@ both return in the evening (``config/demo-server-story.toml``).
 
 After each step the kiosk syncs and the test asks the server: every journal row is
 stored exactly once, reservations and devices have the status the kiosk's facts imply,
-``admin loans`` lists exactly the devices out, and the kiosk's cache says what the server
-says. At the end ``admin report`` counts 2 people reached, 2 loans, 2 returns.
+``admin loans`` lists exactly the devices out, ``admin report`` counts the pickups and
+returns so far, and the kiosk's cache says what the server says. At the end ``admin
+report`` counts 2 people reached, 2 loans, 2 returns.
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ class ServerAgrees:
         out = sorted(t for t, (_r, device) in expected.items() if device == "on_loan")
         listed = sorted(loan["asset_tag"] for loan in self.admin.loans())
         assert listed == out, f"{where}: admin loans lists {listed}, kiosk lent {out}"
+        kinds = [r.kind for r in journal]
+        report = self.admin.report(runner.clock.now().strftime("%Y-%m"))
+        figures = (report["people_reached"], report["loans_started"], report["returns"])
+        # Each pickup here is a different person: people reached = loans started.
+        implied = (kinds.count("pickup"), kinds.count("pickup"), kinds.count("return"))
+        assert figures == implied, f"{where}: admin report says {figures}, kiosk {implied}"
         with runner.store.reading() as tx:
             cached = {r.id: str(r.status) for r in tx.reservations()}
         on_server = {rid: rstatus for rid, rstatus, _d in view.values()}
