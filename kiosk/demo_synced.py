@@ -220,8 +220,10 @@ def run_synced(
     codes: Mapping[str, str] | None = None,
     after_step: AfterStep | None = None,
     database: Path | None = None,
+    start: dt.datetime | None = None,
 ) -> Outcome:
-    """Play ``scenario`` with the sync link; ``database``: keep the kiosk's SQLite file."""
+    """Play ``scenario`` with the sync link; ``database``: keep the kiosk's SQLite file;
+    ``start``: the simulated clock's start (default 08:00 UTC today)."""
     with tempfile.TemporaryDirectory(prefix="kiosk-synced-") as tmp:
         runner = SyncedRunner(
             scenario,
@@ -229,6 +231,7 @@ def run_synced(
             make_link=make_link,
             codes=codes,
             after_step=after_step,
+            start=start,
         )
         try:
             return runner.run()

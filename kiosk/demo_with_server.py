@@ -21,7 +21,13 @@ from types import FrameType
 
 from kiosk.core.model import ReservationStatus
 from kiosk.demo_server import LoanServerProcess, ServerError
-from kiosk.demo_synced import SyncedRunner, run_synced, service_link, set_up_story
+from kiosk.demo_synced import (
+    SyncedRunner,
+    run_synced,
+    service_link,
+    set_up_story,
+    today_at_eight,
+)
 from kiosk.scenario_checks import StepFailed
 from kiosk.scenario_cli import print_text
 from kiosk.scenario_format import PEPPER, Scenario, ScenarioError, Step, load_scenario
@@ -124,14 +130,16 @@ def _play(server: LoanServerProcess, scenario: Scenario, began: float) -> bool:
         "(not shown here); the kiosk now pulls the reservations and the staff list"
     )
     watcher = LoanWatcher(server)
+    start = today_at_eight()  # the kiosk's day: the report is for its month
     outcome = run_synced(
         scenario,
         service_link(server.url, setup.token),
         codes=setup.codes,
         after_step=watcher,
+        start=start,
     )
     print_text(outcome, time.monotonic() - began)
-    month = time.strftime("%Y-%m", time.gmtime())
+    month = start.strftime("%Y-%m")
     say(f"\n== What the loan server says at the end (report for {month}):")
     say(f"   $ loanserver admin report --month {month} --format json")
     report = json.loads(server.admin("report", "--month", month, "--format", "json"))

@@ -14,7 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from kiosk.demo_server import LoanServerProcess, ServerError
 from kiosk.demo_with_server import SERVER_STORY
+from kiosk.scenario_format import PEPPER
 
 DEMO = [sys.executable, "-m", "kiosk", "demo", "--tour"]
 TIMEOUT_S = 120.0  # the server part takes ~30 s on a loaded 2-core machine
@@ -126,3 +130,14 @@ def test_a_bad_server_story_is_refused_before_any_server_starts(tmp_path: Path) 
     assert result.returncode == 2
     assert "expect_screan" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "loan server at" not in result.stdout
+
+
+def test_a_server_that_will_not_start_is_one_clear_error_and_leaves_nothing() -> None:
+    server = LoanServerProcess(PEPPER)
+    workdir = server.dir
+    server.database = "sqlite:////nonexistent-directory/loanserver.db"
+    with pytest.raises(ServerError, match=r"the loan server did not start: .*database"):
+        server.start()
+    server.stop()
+    assert not server.running
+    assert not workdir.exists()
