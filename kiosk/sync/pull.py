@@ -48,6 +48,10 @@ class Puller:
         self.client = client
         self._tail = 0  # highest journal seq seen so far (rows are never deleted)
 
+    def seen(self, seq: int) -> None:
+        """Rows up to ``seq`` exist (the relay sent them): no need to read them again."""
+        self._tail = max(self._tail, seq)
+
     def newest_seq(self) -> int:
         """The highest journal sequence number now (read forward from the last one seen)."""
         while True:

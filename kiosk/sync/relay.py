@@ -28,6 +28,7 @@ class RelayResult:
 
     sent: int  # rows marked sent
     batches: int
+    last_seq: int = 0  # the highest sequence number acknowledged (0: none)
 
 
 def backlog(store: Store) -> bool:
@@ -47,7 +48,7 @@ def relay(
     Rows the server acknowledged before the failure stay marked sent. ``keep_going`` is
     asked before each batch (a stopping service ends a long backlog between batches).
     """
-    sent = batches = 0
+    sent = batches = last_seq = 0
     for _ in range(MAX_BATCHES):
         if not keep_going():
             break
@@ -62,6 +63,7 @@ def relay(
         acked = [u for u in uuids if u in listed]
         if acked:
             sent += store.mark_sent(acked, clock.now())
+            last_seq = max(r.seq for r in rows if r.uuid in listed)
         batches += 1
         if len(acked) < len(uuids):
             raise ServerUnavailable(
@@ -70,4 +72,4 @@ def relay(
             )
     if sent:
         log.info("relayed %d journal row(s) in %d batch(es)", sent, batches)
-    return RelayResult(sent, batches)
+    return RelayResult(sent, batches, last_seq)

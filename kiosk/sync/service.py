@@ -196,7 +196,9 @@ class SyncService:
             if backlog(self.store):
                 result.network = True
                 batch = self.settings.batch_size
-                result.sent = relay(self.store, self.client, self.clock, batch, self._running).sent
+                sent = relay(self.store, self.client, self.clock, batch, self._running)
+                self.puller.seen(sent.last_seq)  # the pull's fence starts from there
+                result.sent = sent.sent
                 result.steps.append("relay")
             if force or self._pull_wanted or now >= self._next_pull:
                 result.network = True
