@@ -109,6 +109,23 @@ class ServerProcess:
             time.sleep(0.05)
         return self
 
+    def mark(self) -> int:
+        """Where the log ends now: ``server_ms(since=mark)`` sees only later requests."""
+        return self.log.stat().st_size
+
+    def server_ms(self, path: str, since: int = 0) -> list[float]:
+        """The server's own duration of each request to ``path`` (its JSON access log)."""
+        with self.log.open("rb") as log:
+            log.seek(since)
+            lines = log.read().decode(errors="replace").splitlines()
+        found = []
+        for line in lines:
+            if line.startswith("{"):
+                entry = json.loads(line)
+                if entry.get("path") == path:
+                    found.append(float(entry["ms"]))
+        return found
+
     def __exit__(self, *exc_info: object) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
