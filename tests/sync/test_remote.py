@@ -167,3 +167,48 @@ def test_an_opening_cut_by_a_restart_is_reported_failed_never_run_again(
             "detail": "the opening was cut by a restart",
         }
     ]
+
+
+def test_a_jammed_remote_open_fails_takes_the_compartment_out_and_alarms(
+    store, clock, kiosk: Kiosk
+) -> None:
+    kiosk.locker.faults.jam(2)
+    kiosk.core.post(RemoteCommand(42, "open", 2, "resident on the phone"))
+    wait_for(lambda: rows(store, TxKind.REMOTE_COMMAND), "the result")
+    assert kiosk.core.settle(WAIT_S)
+    (result,) = rows(store, TxKind.REMOTE_COMMAND)
+    assert result["result"] == "failed" and result["detail"] == "the door did not open"
+    assert compartment(store, 2).status is CompartmentStatus.OUT_OF_SERVICE
+    with store.reading() as tx:
+        assert [(a.kind.value, a.compartment) for a in tx.alarms()] == [("jammed", 2)]
+    assert kiosk.core.snapshot().screen is Screen.IDLE  # nobody is left on a door screen
+
+
+def test_without_a_door_sensor_a_remote_open_is_done_at_once_and_staff_check(store, clock) -> None:
+    from hardware.locker.layout import CompartmentSpec, OpenTiming, PollTiming
+    from hardware.locker.simulated import SimulatedLocker
+    from kiosk.core.engine import KioskCore
+
+    locker = SimulatedLocker(
+        [CompartmentSpec(1, door_sensor=False)],
+        OpenTiming(watch_s=0.1, cooldown_s=0.0, check_interval_s=0.01),
+        PollTiming(interval_s=0.02, stable_reads=1),
+    )
+    locker.start()
+    core = KioskCore(store=store, locker=locker, clock=clock)
+    try:
+        core.start()
+        assert core.settle(WAIT_S)
+        core.post(RemoteCommand(43, "open", 1, "courier"))
+        wait_for(lambda: rows(store, TxKind.REMOTE_COMMAND), "the result")
+        assert core.settle(WAIT_S)
+        assert rows(store, TxKind.REMOTE_COMMAND)[0]["detail"] == "opened (no door sensor)"
+        after = compartment(store, 1)
+        assert after.status is CompartmentStatus.UNKNOWN
+        assert after.note == "opened remotely: courier"
+        assert core.snapshot().screen is Screen.IDLE
+        with store.reading() as tx:
+            assert tx.meta("open_flow") is None  # the flow is finished: a restart finds nothing
+    finally:
+        core.stop()
+        locker.close()
