@@ -35,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/...` from root
 
+from bench_core import pct, table  # the house's table and quantile
 from server_rig import (
     LoadResult,
     ServerProcess,
@@ -56,12 +57,6 @@ HEALTH = "/health"
 TRANSACTIONS = "/api/v1/kiosk/transactions"
 DRAIN_ROWS = 10_000
 KINDS = ("open_requested", "door_opened", "door_closed", "session_ended")  # stored only
-
-
-def pct(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) of values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def heartbeat_body(i: int) -> dict[str, Any]:
@@ -204,17 +199,6 @@ def machine() -> dict[str, Any]:
         # Other work on the machine shifts every figure: note how busy it was.
         "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
-
-
-def table(title: str, rows: list[dict[str, Any]]) -> None:
-    """Print rows as an aligned table."""
-    print(f"\n{title}", flush=True)
-    cells = [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()] for row in rows]
-    keys = list(rows[0])
-    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
-    print("  ".join(k.rjust(w) for k, w in zip(keys, widths, strict=True)))
-    for cell in cells:
-        print("  ".join(c.rjust(w) for c, w in zip(cell, widths, strict=True)), flush=True)
 
 
 def main() -> None:
