@@ -43,7 +43,7 @@ ALARM_AFTER_S = 1800.0  # the default unreachable_alarm_after_ms, in seconds
 BULK = 1000
 DRAIN_TIMEOUT_S = 30.0
 FAULTS = ("error500", "slow", "garbage", "reset", "drop_after_apply", "down")
-READ_TIMEOUT_S = 1.0  # the client gives up on a slow answer after this (faulty day only)
+READ_TIMEOUT_S = 0.5  # the client gives up on a slow answer after this (faulty day only)
 PASS_ATTEMPTS = 3
 FAST_RETRY = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05}
 

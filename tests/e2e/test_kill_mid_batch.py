@@ -119,6 +119,9 @@ def check_after_kill(db: Path, engine: Engine, moment: str) -> tuple[int, int]:
     return rows, len(sent)
 
 
+# The kiosk's side is under test here (a batch applied but not marked sent); the server's
+# handling of repeats on PostgreSQL is covered by test_faults. SQLite keeps this one short.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_killed_mid_batch_restarted_and_drained_each_row_once(
     loan_server: LiveServer, server_engine: Engine, proxy: FaultProxy, tmp_path: Path
 ) -> None:
