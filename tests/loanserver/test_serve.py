@@ -32,7 +32,8 @@ class _Lines:
     def __init__(self, stream: object) -> None:
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+        self.reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.reader.start()
 
     def _read(self, stream: object) -> None:
         for line in stream:  # type: ignore[attr-defined]
@@ -50,14 +51,11 @@ class _Lines:
                 return match
         raise AssertionError(f"no line matching {pattern.pattern!r}; got {self.seen}")
 
-    def drain(self, timeout: float = 2.0) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                self.seen.append(self.lines.get(timeout=0.1))
-            except queue.Empty:
-                if not self.lines.qsize():
-                    break
+    def drain(self, timeout: float = 10.0) -> list[str]:
+        """Every line up to the end of the stream (the process has exited)."""
+        self.reader.join(timeout)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get_nowait())
         return self.seen
 
 
