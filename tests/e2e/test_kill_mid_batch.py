@@ -6,7 +6,9 @@ Kill moments, one after another on the same kiosk store:
    answer): the interesting case; the restarted kiosk sends the batch again;
 2. the batch is on its way but has not reached the server (the proxy holds it), and
    reaches it only after the kiosk died: the late copy and the resend are one batch;
-3. timed kills while the kiosk drains in small batches (anywhere: before a send, during
+3. the ack received, the kiosk killed just before it records it (``mark_sent``), then
+   just after (the child wraps its store's ``mark_sent`` for these two exact moments);
+4. timed kills while the kiosk drains in small batches (anywhere: before a send, during
    one, between the ack and ``mark_sent``).
 After each kill nothing on the server is doubled and every row the kiosk marked sent is on
 the server; after the last restart every row is on the server exactly once, in sequence
@@ -45,7 +47,9 @@ TIMED_KILLS_S = (0.0, 0.05, 0.1)  # after the drain's first new batch reached th
 class Child:
     """``relay_child.py`` as a subprocess; its JSON lines through a queue (bounded waits)."""
 
-    def __init__(self, db: Path, url: str, token_file: Path, batch_size: int, log: Path) -> None:
+    def __init__(
+        self, db: Path, url: str, token_file: Path, batch_size: int, log: Path, *extra: str
+    ) -> None:
         command = [
             sys.executable,
             str(CHILD),
@@ -57,6 +61,7 @@ class Child:
             str(token_file),
             "--batch-size",
             str(batch_size),
+            *extra,
         ]
         self.log = log.open("ab")
         self.popen = subprocess.Popen(
@@ -138,8 +143,8 @@ def test_killed_mid_batch_restarted_and_drained_each_row_once(
         store.close()
     log = tmp_path / "children.log"
 
-    def child(batch_size: int = 200) -> Child:
-        return Child(db, proxy.url, token_file, batch_size, log)
+    def child(batch_size: int = 200, *extra: str) -> Child:
+        return Child(db, proxy.url, token_file, batch_size, log, *extra)
 
     # 1. The server applied the first batch; its answer is held; the kiosk dies.
     proxy.set_mode("drop_after_apply", only=(TRANSACTIONS,), hold_s=20.0)
@@ -162,9 +167,21 @@ def test_killed_mid_batch_restarted_and_drained_each_row_once(
     assert proxy.applied.wait(LINE_TIMEOUT_S)
     assert check_after_kill(db, server_engine, "killed before the server had it") == (200, 0)
 
-    # 3. Timed kills while draining in small batches: each once the drain has begun.
+    # 3. Acknowledged, then killed just before the kiosk records it (2nd batch: the first
+    # is the repeat of the batch the server already holds), then just after recording.
     proxy.set_mode("pass")
-    progress = [(200, 0)]
+    for moment, nth, after in (
+        ("before_mark_sent", 2, (400, 200)),
+        ("after_mark_sent", 1, (400, 400)),
+    ):
+        victim = child(200, "--die-at", moment, "--die-on", str(nth))
+        code, _lines = victim.finish()
+        assert code == -signal.SIGKILL, f"the kiosk was not killed {moment}"
+        assert check_after_kill(db, server_engine, f"killed {moment}") == after
+
+    # 4. Timed kills while draining in small batches: each once the drain has begun.
+    proxy.set_mode("pass")
+    progress = [(400, 400)]
     for delay in TIMED_KILLS_S:
         victim = child(batch_size=20)
         assert victim.line() is not None
@@ -175,7 +192,7 @@ def test_killed_mid_batch_restarted_and_drained_each_row_once(
         threading.Event().wait(delay)
         assert victim.kill() in (-signal.SIGKILL, 0)
         progress.append(check_after_kill(db, server_engine, f"killed {delay} s into a drain"))
-    assert progress[-1][0] > 200, f"the timed kills left no progress: {progress}"
+    assert progress[-1][0] > 400, f"the timed kills left no progress: {progress}"
 
     # The last restart drains everything.
     code, lines = child().finish()
