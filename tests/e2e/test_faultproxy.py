@@ -94,6 +94,8 @@ def test_error500_and_garbage_never_reach_the_server(proxy: FaultProxy, upstream
     assert answer.status_code == 200
     with pytest.raises(ValueError):
         answer.json()
+    proxy.set_mode("wrong_shape")
+    assert post(proxy, {}).json() == {"status": "ok"}
     assert upstream.hits == []
 
 

@@ -6,9 +6,10 @@
   delivers everything: each uuid exactly once in the server's transactions table, in
   the kiosk's sequence order; the alarm clears.
 - The whole day of ``config/demo-server-story.toml`` played while the proxy answers 500,
-  is slow, answers garbage, resets or cuts the connection after the server applied a
-  batch, a different fault at each step: every step still works for the residents, and
-  once the proxy behaves the server holds each transaction once and agrees on every loan.
+  is slow, answers garbage or JSON of the wrong shape, resets, cuts the connection after
+  the server applied a batch or is down, a different fault at each step: every step
+  still works for the residents, and once the proxy behaves the server holds each
+  transaction once and agrees on every loan.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from tests.support.live_server import LiveServer
 ALARM_AFTER_S = 1800.0  # the default unreachable_alarm_after_ms, in seconds
 BULK = 1000
 DRAIN_TIMEOUT_S = 30.0
-FAULTS = ("error500", "slow", "garbage", "reset", "drop_after_apply", "down")
+FAULTS = ("error500", "slow", "garbage", "wrong_shape", "reset", "drop_after_apply", "down")
 READ_TIMEOUT_S = 0.5  # the client gives up on a slow answer after this (faulty day only)
 PASS_ATTEMPTS = 3
 FAST_RETRY = {"backoff_initial_s": 0.01, "backoff_max_s": 0.05}

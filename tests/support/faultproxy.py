@@ -11,7 +11,8 @@ the target with ``http.client``. ``set_mode`` picks what it does with the next r
 - ``slow``: nothing for ``slow_s`` seconds (past the client's read timeout), then the
   request is forwarded (the server applies it after the client gave up) and the late
   answer is thrown away.
-- ``garbage``: a 200 with a body that is not the documented JSON (``garbage_body``).
+- ``garbage``: a 200 with a body that is not JSON (``garbage_body``, a captive portal).
+- ``wrong_shape``: a 200 with a JSON object that is not the documented answer.
 - ``drop_after_apply``: forwarded and answered by the server, then the connection is cut
   before the kiosk hears anything (the server applied the batch, the kiosk never got the
   ack). ``hold_s`` keeps the kiosk's request open that long first (a kill moment).
@@ -19,7 +20,8 @@ the target with ``http.client``. ``set_mode`` picks what it does with the next r
 ``only`` limits a fault to request paths starting with one of the given prefixes (the
 rest pass). Every request is counted in ``arrivals`` as soon as it comes in, and in
 ``seen`` (method, path, mode applied) once handled. The proxy answers one request per
-connection (HTTP/1.0), so a mode switch applies to the next request at once. No body, token or header value is ever logged.
+connection (HTTP/1.0), so a mode switch applies to the next request at once. No body,
+token or header value is ever logged.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-MODES = ("pass", "down", "reset", "error500", "slow", "garbage", "drop_after_apply")
+MODES = ("pass", "down", "reset", "error500", "slow", "garbage", "wrong_shape", "drop_after_apply")
+WRONG_SHAPE = b'{"status": "ok"}'  # JSON, an object, but not the documented answer
 UPSTREAM_TIMEOUT_S = 30.0
 REBIND_TIMEOUT_S = 5.0
 # Headers that belong to one connection, not to the message (RFC 9110 7.6.1).
@@ -283,6 +286,10 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "garbage":
             proxy._record(Seen(self.command, path, mode, False, None))
             self._answer(200, [("Content-Type", proxy.garbage_type)], proxy.garbage_body)
+            return
+        if mode == "wrong_shape":
+            proxy._record(Seen(self.command, path, mode, False, None))
+            self._answer(200, [("Content-Type", "application/json")], WRONG_SHAPE)
             return
         if mode == "slow":
             proxy.wait(proxy.slow_s)
