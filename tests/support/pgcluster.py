@@ -110,6 +110,19 @@ class PgCluster:
         assert self.dir is not None, "cluster not started"
         return self.dir / "data"
 
+    def _parent_dir(self) -> str | None:
+        """Where the temp dir goes: the usual place, unless the owner cannot reach it.
+
+        As root, TMPDIR may be a private directory (mode 0700) the postgres user cannot
+        enter; /tmp is then used instead.
+        """
+        if self.run_as is None:
+            return None
+        usual = Path(tempfile.gettempdir()).resolve()
+        if all(p.stat().st_mode & 0o001 for p in (usual, *usual.parents)):
+            return None
+        return "/tmp"
+
     def _run(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """Run a server binary as the cluster's owner; PgUnavailable with its last line."""
         extra: dict[str, Any] = {}
@@ -135,7 +148,7 @@ class PgCluster:
 
     def start(self) -> PgCluster:
         """initdb into a new temp dir and start the server; PgUnavailable if it cannot."""
-        self.dir = Path(tempfile.mkdtemp(prefix="pgtest-"))
+        self.dir = Path(tempfile.mkdtemp(prefix="pgtest-", dir=self._parent_dir()))
         self._stopped = False
         atexit.register(self.stop)
         try:
