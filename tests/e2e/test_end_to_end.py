@@ -16,10 +16,12 @@ report`` counts 2 people reached, 2 loans, 2 returns.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select
 
 from kiosk.demo_synced import (
@@ -105,8 +107,13 @@ class ServerAgrees:
 
 
 def test_a_day_at_the_kiosk_the_server_agrees_at_every_step(
-    loan_server: LiveServer, server_engine: Engine, admin: Admin, tmp_path: Path
+    loan_server: LiveServer,
+    server_engine: Engine,
+    admin: Admin,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # every log line of kiosk and server, for the end
     began = time.monotonic()
     scenario = story()
     setup = set_up_story(admin.last, scenario)
@@ -146,3 +153,14 @@ def test_a_day_at_the_kiosk_the_server_agrees_at_every_step(
     assert (report["people_reached"], report["loans_started"], report["returns"]) == (2, 2, 2)
     assert report["faults_total"]["conflicts"] == 0
     assert time.monotonic() - began < 60
+    # Privacy: no national number on disk (either side) or in any log, no token in a log.
+    numbers = [p.national_number or "" for p in scenario.persons.values()]
+    files = [f for f in tmp_path.iterdir() if f.name.startswith(("kiosk.db", "loanserver.db"))]
+    assert files, "the kiosk's database file is missing"
+    for file in files:
+        data = file.read_bytes()
+        assert not [n for n in numbers if n.encode() in data], f"a national number in {file}"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert '"path": "/api/v1/kiosk/transactions"' in logged, "the server's access log is missing"
+    for secret in (*numbers, setup.token):
+        assert secret not in logged, "a national number or the kiosk token was logged"
