@@ -4,7 +4,8 @@ The kiosk never imports ``loanserver`` (DESIGN rule 3): the demo starts the serv
 the operator would (``python -m loanserver serve``) with a SQLite database and a pepper
 file in a temporary directory, waits until ``/health`` answers, and sets up its data
 with ``python -m loanserver admin ...`` commands. ``stop()`` ends the child on every exit
-path (the context manager; an ``atexit`` hook when the demo dies of an exception).
+path (the context manager; an ``atexit`` hook when the demo dies of an exception; on
+Linux the kernel's parent-death signal when the demo is killed outright).
 The server's request log goes to a file beside the database, shown when it fails.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -30,6 +32,15 @@ STOP_TIMEOUT_S = 5.0
 HEALTH_TIMEOUT_S = 2.0
 START_ATTEMPTS = 3  # the free port may be taken between choosing and binding it
 LOG_TAIL_LINES = 5
+# Run first in the server's process, then exec'd away (Linux): the kernel sends the server
+# SIGTERM when the demo dies, even by SIGKILL, so no server is ever left behind. The
+# check of the parent's pid covers a demo that died before prctl took effect.
+ORPHAN_GUARD = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 class ServerError(Exception):
@@ -92,6 +103,8 @@ class LoanServerProcess:
             "--pepper-file",
             str(self.pepper_file),
         ]
+        if sys.platform == "linux":
+            command = [self.python, "-c", ORPHAN_GUARD, str(os.getpid()), *command]
         with self.log_path.open("ab") as log:
             self._child = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT

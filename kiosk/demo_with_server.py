@@ -117,7 +117,7 @@ def play_with_server(path: str | Path = SERVER_STORY) -> int:
 
 def _play(server: LoanServerProcess, scenario: Scenario, began: float) -> bool:
     """Set up, play, show the server's view; True when every expectation held."""
-    say(f"   loan server at {server.url}: {json.dumps(server.health())}")
+    say(f"   loan server at {server.url}: {json.dumps(server.health())}, data in {server.dir}")
 
     def admin(*args: str) -> str:
         shown = ["***" if prev == "--national-number" else a for prev, a in _pairs(args)]

@@ -1,12 +1,13 @@
 """``digibank-kiosk demo`` with its embedded loan server, run as a person runs it: a
 subprocess. The server part plays the story with the sync link and prints what the server
 says; the server (a child of the demo) is gone afterwards on every way out: the end, a
-failed story, SIGTERM. Bad input is one line on stderr and exit 2.
+failed story, SIGTERM, even SIGKILL of the demo. Bad input is one line on stderr and exit 2.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +23,7 @@ from kiosk.scenario_format import PEPPER
 
 DEMO = [sys.executable, "-m", "kiosk", "demo", "--tour"]
 TIMEOUT_S = 120.0  # the server part takes ~30 s on a loaded 2-core machine
-SERVER_LINE = re.compile(r"loan server at (http://127\.0\.0\.1:(\d+))")
+SERVER_LINE = re.compile(r"loan server at (http://127\.0\.0\.1:(\d+)).*, data in (\S+)\n")
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -88,7 +89,8 @@ def test_a_failing_story_exits_1_and_stops_the_server(tmp_path: Path) -> None:
     assert_gone(server_port(result.stdout))
 
 
-def test_sigterm_stops_the_demo_and_its_server() -> None:
+def start_demo_until_its_server_answers() -> tuple[subprocess.Popen[str], str]:
+    """The demo's server part started; it and the output up to the server's address."""
     demo = subprocess.Popen(
         [*DEMO, "--parts", "server"],
         stdin=subprocess.DEVNULL,
@@ -96,24 +98,36 @@ def test_sigterm_stops_the_demo_and_its_server() -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert demo.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + TIMEOUT_S
+    while not SERVER_LINE.search(seen):
+        if time.monotonic() > deadline or not (line := demo.stdout.readline()):
+            demo.kill()
+            demo.wait(10)
+            raise AssertionError(f"the demo never started its server: {seen[-2000:]}")
+        seen += line
+    return demo, seen
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_signal_stops_the_demo_and_its_server(sig: signal.Signals) -> None:
+    demo, seen = start_demo_until_its_server_answers()
     try:
-        assert demo.stdout is not None
-        seen = ""
-        deadline = time.monotonic() + TIMEOUT_S
-        while not SERVER_LINE.search(seen):
-            assert time.monotonic() < deadline, "the demo never started its server"
-            line = demo.stdout.readline()
-            assert line, f"the demo ended early: {seen[-2000:]}"
-            seen += line
-        demo.send_signal(signal.SIGTERM)
+        demo.send_signal(sig)
         rest, _err = demo.communicate(timeout=30)
     finally:
         if demo.poll() is None:
             demo.kill()
             demo.wait(10)
-    assert demo.returncode == 128 + signal.SIGTERM
+    # SIGTERM: through every `finally` (exit 143); SIGKILL: the kernel's parent-death signal.
+    assert demo.returncode == (128 + sig if sig == signal.SIGTERM else -sig)
     assert "every expectation holds" not in rest
     assert_gone(server_port(seen))
+    workdir = Path(SERVER_LINE.search(seen).group(3))  # type: ignore[union-attr]
+    if sig == signal.SIGKILL:  # nobody was left to remove the server's directory
+        shutil.rmtree(workdir)
+    assert not workdir.exists()
 
 
 def test_an_unknown_part_is_one_line_and_exit_2() -> None:
