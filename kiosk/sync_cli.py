@@ -88,6 +88,7 @@ def status_command(args: argparse.Namespace) -> int:
             "last_error": state.last_error or None,
             "last_error_at": _iso(state.last_error_at),
             "failing": state.failing,
+            "refused": state.refused,
         }
         print(json.dumps(body, indent=2))
         return EXIT_OK
@@ -96,6 +97,11 @@ def status_command(args: argparse.Namespace) -> int:
     print(f"last success: {_local(state.last_success)}")
     error = f"{_local(state.last_error_at)}: {state.last_error}" if state.last_error else "none"
     print(f"last error: {error}")
+    for item in state.refused:
+        print(
+            f"refused by the server, kept here: row {item.get('seq')} ({item.get('kind')}): "
+            f"{item.get('reason')}"
+        )
     if state.failing:
         print("server: unreachable (the last attempt failed)")
     else:

@@ -90,6 +90,15 @@ class ServerStatus:
 
 
 @dataclass(frozen=True)
+class SyncRefused:
+    """From the sync link: the server refused a journal row for good; it was set aside."""
+
+    seq: int
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class SyncDone:
     """The sync link refreshed the cache (reservations, loans, staff) from the server."""
 

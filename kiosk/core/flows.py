@@ -31,6 +31,7 @@ from kiosk.core.events import (
     ServerStatus,
     Snapshot,
     SyncDone,
+    SyncRefused,
     Tap,
     Tick,
 )
@@ -86,6 +87,7 @@ class FlowMachine(PickupFlow, ReturnFlow, StaffFlow, Watch, RemoteFlow):
             ReaderTrouble: self.reader_trouble,
             ServerStatus: self.server_status,
             SyncDone: lambda _e: None,
+            SyncRefused: self.sync_refused,
             RemoteCommand: self.remote_command,
             Tick: lambda _e: None,
         }.get(type(event))

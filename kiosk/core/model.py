@@ -111,6 +111,7 @@ class AlarmKind(StrEnum):
     DOOR_SENSOR_FAULT = "door_sensor_fault"
     INTERRUPTED_OPEN = "interrupted_open"  # an opening was cut short by a restart
     UNKNOWN_DEVICE = "unknown_device"  # a returned asset tag the kiosk does not know
+    SYNC_REFUSED = "sync_refused"  # the server refused a journal row: set aside, kept
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from hardware.locker.base import (
     DoorState,
     LockerEvent,
 )
-from kiosk.core.events import ReaderTrouble, Screen, ServerStatus
+from kiosk.core.events import ReaderTrouble, Screen, ServerStatus, SyncRefused
 from kiosk.core.flowbase import FlowBase
 from kiosk.core.model import AlarmKind
 from kiosk.core.startup import compare_with_cabinet
@@ -126,6 +126,17 @@ class Watch(FlowBase):
                     None,
                     f"no answer for {minutes} min: {event.detail}",
                 )
+
+    def sync_refused(self, event: SyncRefused) -> None:
+        """A journal row the server will never take: staff (and the server) must know."""
+        with self.tx() as tx:
+            self.raise_alarm(
+                tx,
+                AlarmKind.SYNC_REFUSED,
+                None,
+                f"journal row {event.seq} ({event.kind}) refused by the server, kept on the "
+                f"kiosk: {event.reason}"[:300],
+            )
 
     def check_disk(self) -> None:
         """Alarm when the store's disk is nearly full; cleared when space is back."""

@@ -39,6 +39,14 @@ class ServerUnavailable(Exception):
         self.reason = reason
 
 
+class Refused(ServerUnavailable):
+    """The server read the request and refuses its content (400, 413, 422): resending the
+    same rows will never help, unlike every other ``ServerUnavailable``."""
+
+
+REFUSAL_STATUSES = frozenset({400, 413, 422})
+
+
 def read_token(path: str) -> str:
     """The bearer token in ``path`` (surrounding blanks dropped); ConfigError when unusable."""
     try:
@@ -115,6 +123,8 @@ class SyncClient:
             raise ServerUnavailable(f"{what}: {exc}") from None
         if status == 401:
             raise ServerUnavailable(f"{what}: 401: the server does not know this kiosk's token")
+        if status in REFUSAL_STATUSES:
+            raise Refused(f"{what}: HTTP {status}{_detail(content)}")
         if status != 200:
             raise ServerUnavailable(f"{what}: HTTP {status}{_detail(content)}")
         try:

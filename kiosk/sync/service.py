@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kiosk.core.clock import Clock
-from kiosk.core.events import ServerStatus, SyncDone
+from kiosk.core.events import ServerStatus, SyncDone, SyncRefused
+from kiosk.core.model import JournalEntry
 from kiosk.core.ports import Store, StoreError
 from kiosk.settings_sync import SyncSettings
 from kiosk.sync import status
@@ -196,7 +197,9 @@ class SyncService:
             if backlog(self.store):
                 result.network = True
                 batch = self.settings.batch_size
-                sent = relay(self.store, self.client, self.clock, batch, self._running)
+                sent = relay(
+                    self.store, self.client, self.clock, batch, self._running, self._refused
+                )
                 self.puller.seen(sent.last_seq)  # the pull's fence starts from there
                 result.sent = sent.sent
                 result.steps.append("relay")
@@ -218,6 +221,9 @@ class SyncService:
         if result.network:
             status.record(self.store, self.clock, result.error)
         return result
+
+    def _refused(self, row: JournalEntry, reason: str) -> None:
+        self._post(SyncRefused(seq=row.seq, kind=row.kind, reason=reason[:200]))
 
     def _running(self) -> bool:
         return not self._stop.is_set()

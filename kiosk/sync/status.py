@@ -7,15 +7,19 @@ another process. Only times, counts and one-line reasons: never a body or a toke
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from kiosk.core.clock import Clock
+from kiosk.core.model import JournalEntry
 from kiosk.core.ports import Store
 
 LAST_SUCCESS = "sync.last_success"
 LAST_ERROR = "sync.last_error"
 LAST_ERROR_AT = "sync.last_error_at"
 BACKLOG = "sync.backlog"
+REFUSED = "sync.refused"  # JSON list of rows the server refused for good (set aside)
+REFUSED_KEPT = 100  # the newest ones; every refused row also raised an alarm
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class SyncStatus:
     last_success: dt.datetime | None
     last_error: str
     last_error_at: dt.datetime | None
+    refused: list[dict[str, object]] = field(default_factory=list)  # rows set aside
 
     @property
     def failing(self) -> bool:
@@ -49,6 +54,24 @@ def record(store: Store, clock: Clock, error: str) -> None:
         tx.set_meta(BACKLOG, str(unsent))
 
 
+def note_refused(store: Store, row: JournalEntry, reason: str) -> None:
+    """Remember a row the server refused for good (seq, uuid, kind, one-line reason)."""
+    with store.transaction() as tx:
+        kept = _refused(tx.meta(REFUSED))
+        if not any(item.get("uuid") == row.uuid for item in kept):
+            item = {"seq": row.seq, "uuid": row.uuid, "kind": row.kind, "reason": reason[:200]}
+            kept.append(item)
+        tx.set_meta(REFUSED, json.dumps(kept[-REFUSED_KEPT:]))
+
+
+def _refused(text: str | None) -> list[dict[str, object]]:
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def seconds_since_success(store: Store, clock: Clock) -> float:
     """Wall-clock seconds since the last recorded success; 0 when none or in the future."""
     with store.reading() as tx:
@@ -63,12 +86,14 @@ def read(store: Store) -> SyncStatus:
     unsent = store.journal_entries(unsent_only=True)
     with store.reading() as tx:
         success, error, error_at = (tx.meta(k) for k in (LAST_SUCCESS, LAST_ERROR, LAST_ERROR_AT))
+        refused = _refused(tx.meta(REFUSED))
     return SyncStatus(
         backlog=len(unsent),
         oldest_unsent=unsent[0].wall_time if unsent else None,
         last_success=_time(success),
         last_error=error or "",
         last_error_at=_time(error_at),
+        refused=refused,
     )
 
 
