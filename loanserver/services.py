@@ -171,6 +171,7 @@ def register_borrower(
 
 def reserve(session: Session, borrower_id: int, asset_tag: str, kiosk_name: str) -> NewReservation:
     """Reserve an available device for a borrower at a kiosk; the code is returned once."""
+    expire_reservations(session)  # a device whose reservation lapsed is available again
     borrower = session.get(Borrower, borrower_id)
     if borrower is None:
         raise Refused(f"borrower {borrower_id} unknown")
@@ -206,6 +207,36 @@ def reserve(session: Session, borrower_id: int, asset_tag: str, kiosk_name: str)
     return NewReservation(
         id=reservation.id, expires_at=now + RESERVATION_LIFETIME, pickup_code=code
     )
+
+
+def expire_reservations(session: Session, now: datetime | None = None) -> int:
+    """Open reservations past ``expires_at`` become ``expired``; returns how many.
+
+    A device never loaded goes back to ``available``. A loaded one stays ``loaded``: it
+    is still in the compartment until staff take it out (the ``unload`` row frees it).
+    Called before the kiosk pulls, so the kiosk learns of the expiry in its next answer.
+    """
+    now = now or utcnow()
+    due = session.scalars(
+        select(Reservation).where(
+            Reservation.status.in_(OPEN_RESERVATION_STATUSES),
+            Reservation.expires_at.is_not(None),
+            Reservation.expires_at <= now,
+        )
+    ).all()
+    for reservation in due:
+        if reservation.status == "requested":
+            session.execute(
+                update(Device)
+                .where(Device.id == reservation.device_id, Device.status == "reserved")
+                .values(status="available")
+                .execution_options(synchronize_session=False)
+            )
+        reservation.status = "expired"
+        reservation.updated_at = now
+    if due:
+        session.commit()
+    return len(due)
 
 
 def cancel(session: Session, reservation_id: int) -> Reservation:

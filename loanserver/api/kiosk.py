@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, Row, Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from loanserver import intake, remote
+from loanserver import intake, remote, services
 from loanserver.api import cursor
 from loanserver.api.kiosk_auth import Db, KioskId
 from loanserver.api.kiosk_schemas import (
@@ -68,6 +68,7 @@ def _pull(
 @router.get("/reservations", response_model=ReservationsAnswer)
 def reservations(kiosk_id: KioskId, session: Db, since: str | None = SINCE) -> ReservationsAnswer:
     """This kiosk's open reservations, or every one changed since the cursor."""
+    services.expire_reservations(session)  # so the answer tells of expiries too
     query = (
         select(Reservation, Device, Borrower.key)
         .join(Device, Device.id == Reservation.device_id)
