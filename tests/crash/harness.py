@@ -17,6 +17,7 @@ crash and lists the checkpoints it passes: those are the flow's crash points.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -87,6 +88,26 @@ def look(emulator: BoardEmulator) -> Cabinet:
         items={n: emulator.item(BOARD, n) for n in COMPARTMENTS},
         doors={n: emulator.door_open(BOARD, n) for n in COMPARTMENTS},
     )
+
+
+SETTLE_QUIET_S = 0.1  # the cabinet unchanged this long: nothing in flight any more
+SETTLE_MAX_S = 3.0
+
+
+def settled_look(emulator: BoardEmulator) -> Cabinet:
+    """The cabinet once it stopped changing: a command the child wrote to the serial line
+    just before it was killed is still processed by the emulator after the kill, so a
+    look right after the kill can miss a pulse the dead child legitimately asked for (and
+    the restart would be blamed for it). Bounded: after SETTLE_MAX_S the last look."""
+    deadline = time.monotonic() + SETTLE_MAX_S
+    seen = look(emulator)
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_QUIET_S)
+        now = look(emulator)
+        if now == seen:
+            return now
+        seen = now
+    return seen
 
 
 def read_store(db: Path) -> StoreState:
@@ -193,7 +214,7 @@ def run_crash(
                 child.command(sleep=TIMED_MAX_S)
 
         run.kills.append(_kill_at(db, url, run.stderr, point, play, forked))
-        run.at_kill = look(emulator)
+        run.at_kill = settled_look(emulator)
         if then:
             run.kills.append(_kill_at(db, url, run.stderr, then, lambda _c: None, forked))
         again = Child.spawn(db, url, run.stderr, bad_restart=bad_restart, forked=forked)
