@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `python bench/...` from root
 
-from bench_core import pct, table  # the house's table and quantile
+from bench_core import RESULTS, pct, table  # the house's table, quantile, results dir
 from server_rig import (
     LoadResult,
     ServerProcess,
@@ -46,8 +46,6 @@ from server_rig import (
     request,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 KIOSKS = 500
 BEAT_INTERVAL_S = 30.0
 REAL_RATE = KIOSKS / BEAT_INTERVAL_S  # 16.7 requests per second
